@@ -1,0 +1,544 @@
+//! Streaming reader for Sensor.Community JSON snapshot feeds (`[ {record}, {record}, ... ]`).
+//!
+//! The feed can be hundreds of megabytes, and the live one is sometimes cut off or has garbage appended. So the
+//! reader never holds the document: a small scanner finds where each top-level array element begins and ends in
+//! a sliding buffer, and each element alone goes through serde. That keeps memory near one record, gives exact
+//! byte offsets for damage, and lets a syntactically broken record be counted and skipped while the records
+//! before any real damage are kept.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::io::{self, Read};
+
+use serde::de::{self, Deserializer, Visitor};
+use serde::Deserialize;
+
+use crate::reading::{optional_f64, pm_value, ParseStats, Reading, RecordFields, SkipReason};
+use crate::time::parse_feed_timestamp;
+
+/// How far the reader got before the input stopped making sense.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("feed damaged at byte {offset}: {kind}")]
+pub struct FeedDamage {
+    /// Byte offset (from the start of the input) where the damage begins.
+    pub offset: u64,
+    pub kind: DamageKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DamageKind {
+    /// The input is empty or whitespace only.
+    Empty,
+    /// The first non-blank byte is not `[`.
+    NotAnArray,
+    /// The input ends inside a record or before the closing `]`.
+    Truncated,
+    /// A byte that cannot continue the array (a stray character between records, a mismatched bracket).
+    Unexpected(u8),
+    /// Non-blank bytes after the closing `]`.
+    TrailingGarbage,
+    /// One element is larger than the reader's per-record cap.
+    RecordTooLarge,
+    /// Reading the input failed.
+    Io(String),
+}
+
+impl fmt::Display for DamageKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DamageKind::Empty => f.write_str("the feed is empty"),
+            DamageKind::NotAnArray => f.write_str("the feed is not a JSON array"),
+            DamageKind::Truncated => f.write_str("the feed ends inside a record (truncated)"),
+            DamageKind::Unexpected(b) => write!(f, "unexpected byte {:?}", char::from(*b)),
+            DamageKind::TrailingGarbage => f.write_str("garbage after the end of the array"),
+            DamageKind::RecordTooLarge => f.write_str("a record is larger than the 4 MiB cap"),
+            DamageKind::Io(e) => write!(f, "read error: {e}"),
+        }
+    }
+}
+
+/// The cap on one record: real records are under 2 KiB; anything this large is damage, not data.
+const MAX_RECORD: usize = 4 << 20;
+const READ_CHUNK: usize = 256 << 10;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Before the opening `[`.
+    Start,
+    /// After `[` or `,`: an element (or, after `[`, the closing `]`) comes next.
+    ExpectElement { first: bool },
+    /// After an element: `,` or `]` comes next.
+    ExpectSeparator,
+    /// After the closing `]`: only whitespace may follow.
+    AfterArray,
+    Finished,
+}
+
+/// Reads a feed and yields its readings; skips are counted in [`FeedReader::stats`], damage is reported by
+/// [`FeedReader::damage`] once the iterator ends.
+pub struct FeedReader<R> {
+    input: R,
+    buf: Vec<u8>,
+    /// Start of unconsumed bytes in `buf`.
+    pos: usize,
+    /// Absolute offset of `buf[0]`.
+    base: u64,
+    eof: bool,
+    state: State,
+    stats: ParseStats,
+    damage: Option<FeedDamage>,
+    /// Open brackets of the element being scanned, innermost last.
+    stack: Vec<u8>,
+}
+
+impl<R: Read> FeedReader<R> {
+    pub fn new(input: R) -> Self {
+        FeedReader {
+            input,
+            buf: Vec::with_capacity(READ_CHUNK * 2),
+            pos: 0,
+            base: 0,
+            eof: false,
+            state: State::Start,
+            stats: ParseStats::default(),
+            damage: None,
+            stack: Vec::with_capacity(8),
+        }
+    }
+
+    pub fn stats(&self) -> &ParseStats {
+        &self.stats
+    }
+
+    /// The damage that ended the read early, if any. Meaningful once the iterator has returned `None`.
+    pub fn damage(&self) -> Option<&FeedDamage> {
+        self.damage.as_ref()
+    }
+
+    /// Bytes consumed so far.
+    pub fn bytes_read(&self) -> u64 {
+        self.base + self.pos as u64
+    }
+
+    pub fn into_parts(self) -> (ParseStats, Option<FeedDamage>) {
+        (self.stats, self.damage)
+    }
+
+    /// Reads more input, dropping consumed bytes first. Returns false at end of input.
+    fn fill(&mut self) -> bool {
+        if self.eof {
+            return false;
+        }
+        if self.pos > 0 {
+            self.buf.drain(..self.pos);
+            self.base += self.pos as u64;
+            self.pos = 0;
+        }
+        let old_len = self.buf.len();
+        self.buf.resize(old_len + READ_CHUNK, 0);
+        loop {
+            match self.input.read(&mut self.buf[old_len..]) {
+                Ok(0) => {
+                    self.buf.truncate(old_len);
+                    self.eof = true;
+                    return false;
+                }
+                Ok(n) => {
+                    self.buf.truncate(old_len + n);
+                    return true;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    self.buf.truncate(old_len);
+                    self.eof = true;
+                    self.fail(self.base + old_len as u64, DamageKind::Io(e.to_string()));
+                    return false;
+                }
+            }
+        }
+    }
+
+    fn fail(&mut self, offset: u64, kind: DamageKind) {
+        if self.damage.is_none() {
+            self.damage = Some(FeedDamage { offset, kind });
+        }
+        self.state = State::Finished;
+    }
+
+    /// The next non-whitespace byte (not consumed), reading more input as needed.
+    fn peek_significant(&mut self) -> Option<u8> {
+        loop {
+            while self.pos < self.buf.len() {
+                let b = self.buf[self.pos];
+                if matches!(b, b' ' | b'\n' | b'\r' | b'\t') {
+                    self.pos += 1;
+                } else {
+                    return Some(b);
+                }
+            }
+            if !self.fill() {
+                return None;
+            }
+        }
+    }
+
+    /// Finds the end of the element starting at `self.pos`. Returns its length, or `None` after recording damage.
+    fn scan_element(&mut self) -> Option<usize> {
+        self.stack.clear();
+        let mut i = self.pos;
+        let mut in_string = false;
+        let mut escaped = false;
+        let mut scalar = false;
+        loop {
+            while i < self.buf.len() {
+                let b = self.buf[i];
+                if in_string {
+                    if escaped {
+                        escaped = false;
+                    } else if b == b'\\' {
+                        escaped = true;
+                    } else if b == b'"' {
+                        in_string = false;
+                        if self.stack.is_empty() {
+                            return Some(i + 1 - self.pos);
+                        }
+                    }
+                } else if scalar {
+                    if matches!(b, b',' | b']' | b' ' | b'\n' | b'\r' | b'\t') {
+                        return Some(i - self.pos);
+                    }
+                } else {
+                    match b {
+                        b'"' => in_string = true,
+                        b'{' | b'[' => self.stack.push(b),
+                        b'}' | b']' => {
+                            let open = if b == b'}' { b'{' } else { b'[' };
+                            if self.stack.pop() != Some(open) {
+                                self.fail(self.base + i as u64, DamageKind::Unexpected(b));
+                                return None;
+                            }
+                            if self.stack.is_empty() {
+                                return Some(i + 1 - self.pos);
+                            }
+                        }
+                        _ if self.stack.is_empty() => scalar = true,
+                        _ => {}
+                    }
+                }
+                i += 1;
+            }
+            if i - self.pos > MAX_RECORD {
+                self.fail(self.bytes_read(), DamageKind::RecordTooLarge);
+                return None;
+            }
+            let consumed_before = self.pos;
+            if !self.fill() {
+                // The element starting at `pos` never ends: report where it began.
+                self.fail(self.bytes_read(), DamageKind::Truncated);
+                return None;
+            }
+            // `fill` moved the unconsumed bytes to the front of the buffer.
+            i -= consumed_before - self.pos;
+        }
+    }
+
+    /// Advances the state machine to the next complete element and returns (offset, length) within `buf`.
+    fn next_element(&mut self) -> Option<(usize, usize)> {
+        loop {
+            match self.state {
+                State::Finished => return None,
+                State::Start => {
+                    // A UTF-8 byte-order mark is harmless; skip it.
+                    if self.buf.len() < 3 && !self.eof {
+                        self.fill();
+                    }
+                    if self.buf[self.pos..].starts_with(&[0xEF, 0xBB, 0xBF]) {
+                        self.pos += 3;
+                    }
+                    match self.peek_significant() {
+                        // An I/O error already recorded its own damage; `fail` keeps the first.
+                        None => self.fail(0, DamageKind::Empty),
+                        Some(b'[') => {
+                            self.pos += 1;
+                            self.state = State::ExpectElement { first: true };
+                        }
+                        Some(_) => self.fail(self.bytes_read(), DamageKind::NotAnArray),
+                    }
+                }
+                State::ExpectElement { first } => match self.peek_significant() {
+                    None => self.fail(self.bytes_read(), DamageKind::Truncated),
+                    Some(b']') if first => {
+                        self.pos += 1;
+                        self.state = State::AfterArray;
+                    }
+                    Some(b',' | b']') => {
+                        let b = self.buf[self.pos];
+                        self.fail(self.bytes_read(), DamageKind::Unexpected(b));
+                    }
+                    Some(_) => {
+                        let len = self.scan_element()?;
+                        let start = self.pos;
+                        self.pos += len;
+                        self.state = State::ExpectSeparator;
+                        return Some((start, len));
+                    }
+                },
+                State::ExpectSeparator => match self.peek_significant() {
+                    None => self.fail(self.bytes_read(), DamageKind::Truncated),
+                    Some(b',') => {
+                        self.pos += 1;
+                        self.state = State::ExpectElement { first: false };
+                    }
+                    Some(b']') => {
+                        self.pos += 1;
+                        self.state = State::AfterArray;
+                    }
+                    Some(b) => self.fail(self.bytes_read(), DamageKind::Unexpected(b)),
+                },
+                State::AfterArray => {
+                    match self.peek_significant() {
+                        None => self.state = State::Finished,
+                        Some(_) => self.fail(self.bytes_read(), DamageKind::TrailingGarbage),
+                    }
+                    return None;
+                }
+            }
+        }
+    }
+}
+
+impl<R: Read> Iterator for FeedReader<R> {
+    type Item = Reading;
+
+    fn next(&mut self) -> Option<Reading> {
+        loop {
+            let (start, len) = self.next_element()?;
+            self.stats.records_seen += 1;
+            let outcome = match serde_json::from_slice::<RawRecord<'_>>(&self.buf[start..start + len]) {
+                Ok(raw) => raw.fields().into_reading(&mut self.stats),
+                Err(_) => Err(SkipReason::MalformedRecord),
+            };
+            match outcome {
+                Ok(reading) => {
+                    self.stats.readings += 1;
+                    return Some(reading);
+                }
+                Err(reason) => self.stats.skip(reason),
+            }
+        }
+    }
+}
+
+/// A record as it appears in the feed. Unknown keys are ignored; every field is optional so that old and new
+/// snapshots parse alike, and the rules decide what is missing.
+#[derive(Deserialize)]
+struct RawRecord<'a> {
+    #[serde(default)]
+    id: Scalar<'a>,
+    #[serde(default, borrow)]
+    timestamp: Scalar<'a>,
+    #[serde(default, borrow)]
+    location: Option<RawLocation<'a>>,
+    #[serde(default, borrow)]
+    sensor: Option<RawSensor<'a>>,
+    #[serde(default, borrow)]
+    sensordatavalues: Option<Vec<RawValue<'a>>>,
+}
+
+#[derive(Deserialize, Default)]
+struct RawLocation<'a> {
+    #[serde(default)]
+    id: Scalar<'a>,
+    #[serde(default, borrow)]
+    latitude: Scalar<'a>,
+    #[serde(default, borrow)]
+    longitude: Scalar<'a>,
+    #[serde(default, borrow)]
+    altitude: Scalar<'a>,
+    #[serde(default, borrow)]
+    country: Scalar<'a>,
+    #[serde(default, borrow)]
+    indoor: Scalar<'a>,
+}
+
+#[derive(Deserialize)]
+struct RawSensor<'a> {
+    #[serde(default)]
+    id: Scalar<'a>,
+    #[serde(default, borrow)]
+    sensor_type: Option<RawSensorType<'a>>,
+}
+
+#[derive(Deserialize)]
+struct RawSensorType<'a> {
+    #[serde(default, borrow)]
+    name: Scalar<'a>,
+}
+
+#[derive(Deserialize)]
+struct RawValue<'a> {
+    #[serde(default, borrow)]
+    value: Scalar<'a>,
+    #[serde(default, borrow)]
+    value_type: Scalar<'a>,
+}
+
+impl<'a> RawRecord<'a> {
+    fn fields(&'a self) -> RecordFields<'a> {
+        let location = self.location.as_ref();
+        let sensor = self.sensor.as_ref();
+        let mut fields = RecordFields {
+            id: self.id.as_u64(),
+            sensor_id: sensor.and_then(|s| s.id.as_u64()),
+            sensor_type: sensor
+                .and_then(|s| s.sensor_type.as_ref())
+                .and_then(|t| t.name.as_str())
+                .unwrap_or(""),
+            location_id: location.and_then(|l| l.id.as_u64()),
+            latitude: location.and_then(|l| l.latitude.as_f64()),
+            longitude: location.and_then(|l| l.longitude.as_f64()),
+            altitude: location.and_then(|l| l.altitude.as_f64()),
+            country: location.and_then(|l| l.country.as_str()).unwrap_or(""),
+            indoor: location.and_then(|l| l.indoor.as_bool()),
+            timestamp: self.timestamp.as_str().and_then(parse_feed_timestamp),
+            pm10: None,
+            pm25: None,
+        };
+        for value in self.sensordatavalues.iter().flatten() {
+            let slot = match value.value_type.as_str() {
+                Some("P1") => &mut fields.pm10,
+                Some("P2") => &mut fields.pm25,
+                _ => continue,
+            };
+            let is_pm10 = value.value_type.as_str() == Some("P1");
+            *slot = Some(value.value.pm(is_pm10));
+        }
+        fields
+    }
+}
+
+/// A JSON scalar read loosely: the feed writes numbers as strings, but older snapshots and other tools write
+/// them as numbers, and either may be null or absent.
+#[derive(Debug, Default)]
+enum Scalar<'a> {
+    #[default]
+    Missing,
+    Str(Cow<'a, str>),
+    Int(i64),
+    UInt(u64),
+    Float(f64),
+    Bool(bool),
+    /// An object or array where a scalar was expected.
+    Other,
+}
+
+impl Scalar<'_> {
+    fn as_str(&self) -> Option<&str> {
+        match self {
+            Scalar::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    fn as_u64(&self) -> Option<u64> {
+        match self {
+            Scalar::UInt(v) => Some(*v),
+            Scalar::Int(v) => u64::try_from(*v).ok(),
+            Scalar::Str(s) => s.trim().parse().ok(),
+            _ => None,
+        }
+    }
+
+    fn as_f64(&self) -> Option<f64> {
+        match self {
+            Scalar::Str(s) => optional_f64(s),
+            Scalar::Float(v) if v.is_finite() => Some(*v),
+            Scalar::Int(v) => Some(*v as f64),
+            Scalar::UInt(v) => Some(*v as f64),
+            _ => None,
+        }
+    }
+
+    fn as_bool(&self) -> Option<bool> {
+        match self {
+            Scalar::Bool(b) => Some(*b),
+            Scalar::Int(v) => Some(*v != 0),
+            Scalar::UInt(v) => Some(*v != 0),
+            Scalar::Str(s) => match s.trim() {
+                "1" | "true" => Some(true),
+                "0" | "false" => Some(false),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    fn pm(&self, is_pm10: bool) -> Result<f64, SkipReason> {
+        match self {
+            Scalar::Str(s) => pm_value(s, is_pm10),
+            Scalar::Float(v) => crate::reading::check_pm(*v, is_pm10),
+            Scalar::Int(v) => crate::reading::check_pm(*v as f64, is_pm10),
+            Scalar::UInt(v) => crate::reading::check_pm(*v as f64, is_pm10),
+            _ => Err(SkipReason::InvalidNumber),
+        }
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Scalar<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ScalarVisitor;
+        impl<'de> Visitor<'de> for ScalarVisitor {
+            type Value = Scalar<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON scalar")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Scalar::Str(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Scalar::Str(Cow::Owned(v.to_string())))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+                Ok(Scalar::Str(Cow::Owned(v)))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+                Ok(Scalar::Int(v))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+                Ok(Scalar::UInt(v))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+                Ok(Scalar::Float(v))
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+                Ok(Scalar::Bool(v))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(Scalar::Missing)
+            }
+            fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(Scalar::Missing)
+            }
+            fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+                d.deserialize_any(self)
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                while map.next_entry::<de::IgnoredAny, de::IgnoredAny>()?.is_some() {}
+                Ok(Scalar::Other)
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                while seq.next_element::<de::IgnoredAny>()?.is_some() {}
+                Ok(Scalar::Other)
+            }
+        }
+        deserializer.deserialize_any(ScalarVisitor)
+    }
+}
+
+/// Reads a whole feed from `input`: the readings, the counts, and any damage.
+pub fn read_feed<R: Read>(input: R) -> (Vec<Reading>, ParseStats, Option<FeedDamage>) {
+    let mut reader = FeedReader::new(input);
+    let readings: Vec<Reading> = reader.by_ref().collect();
+    let (stats, damage) = reader.into_parts();
+    (readings, stats, damage)
+}

@@ -1,0 +1,34 @@
+//! airq-common: what every airq role shares.
+//!
+//! Layout:
+//! - [`reading`]: the reading model and the rules that turn a source record into a reading or a counted skip.
+//! - [`index`]: the UK DAQI, table-driven, and its bands.
+//! - [`time`]: epoch-second timestamps and their text forms.
+//! - [`feed`]: streaming reader for Sensor.Community JSON snapshot feeds, tolerant of damage.
+//! - [`archive`]: reader for the `;`-separated daily archive files.
+//! - [`query`]: the query model, parsed from the legacy JSON body or URL parameters, validated.
+//! - [`csv_out`]: the CSV answer format.
+//! - [`store`]: the `ReadingStore` trait and its SQLite and DynamoDB backends.
+//! - [`synth`]: a deterministic synthetic feed generator shaped like the real data, for scale tests.
+//! - [`aws`], [`sqlite_pool`]: shared backend plumbing. [`shutdown`]: the Ctrl-C/SIGTERM signal.
+
+pub mod archive;
+pub mod aws;
+pub mod csv_out;
+pub mod feed;
+pub mod index;
+pub mod query;
+pub mod reading;
+pub mod shutdown;
+pub mod sqlite_pool;
+pub mod store;
+pub mod synth;
+pub mod time;
+
+#[cfg(feature = "test-support")]
+pub mod testing;
+
+pub use index::Band;
+pub use query::{Query, QueryError};
+pub use reading::{ParseStats, Reading, SkipReason};
+pub use store::{open_store, ReadingStore, StoreError};

@@ -1,0 +1,134 @@
+//! The `ReadingStore` trait (the storage seam) and its backends: `sqlite` (embedded default) and `dynamodb`.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use futures::stream::BoxStream;
+use futures::TryStreamExt;
+
+use crate::query::Query;
+use crate::reading::Reading;
+
+pub mod dynamodb;
+pub mod sqlite;
+
+/// The embedded store's location when none is given.
+pub const DEFAULT_STORE_URL: &str = "sqlite://./data/airq.db";
+
+/// One page of a query's answer.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Page {
+    /// Matching readings, in answer order.
+    pub readings: Vec<Reading>,
+    /// How many stored items the backend examined to produce this page, when the backend can tell (DynamoDB's
+    /// `ScannedCount`); `None` otherwise. Lets tests prove that a query reads its answer, not the table.
+    pub scanned: Option<u64>,
+}
+
+/// A query's answer as a stream of pages. Pages are produced as the consumer pulls, so an answer of any size is
+/// held at most a page or two at a time, never whole and never twice.
+pub type PageStream = BoxStream<'static, Result<Page, StoreError>>;
+
+/// Storage for readings.
+///
+/// Contract, the same for every backend (the conformance suite holds each to it):
+/// - A reading's identity is (`sensor_id`, `timestamp`). [`upsert`](Self::upsert) inserts or replaces by that
+///   key, so writing the same readings twice leaves the store as after the first write (idempotent ingest), and a
+///   later write of the same key wins.
+/// - [`query`](Self::query) yields exactly the readings for which [`Query::matches`] is true, ordered by
+///   (`timestamp`, `sensor_id`), in pages of at most `page_size` readings (a page may be smaller, or empty, when
+///   the backend's own paging says so). Values round-trip exactly: what `query` returns equals what was written.
+/// - The work a query does is proportional to the readings in its time window (and country, when given), not to
+///   the size of the store.
+/// - [`count`](Self::count) is the exact number of stored readings.
+/// - Errors are [`StoreError`]s; [`StoreError::is_transient`] tells a caller whether trying again may succeed.
+#[async_trait]
+pub trait ReadingStore: Send + Sync + 'static {
+    /// Inserts or replaces readings; returns how many were written. Any batch size is accepted; backends split it
+    /// as they need. On error, some of the readings may have been written (a retry is safe: upsert is idempotent).
+    async fn upsert(&self, readings: &[Reading]) -> Result<u64, StoreError>;
+
+    /// Streams the answer to `query` in pages of at most `page_size` (values below 1 mean 1).
+    fn query(&self, query: &Query, page_size: usize) -> PageStream;
+
+    /// The exact number of stored readings.
+    async fn count(&self) -> Result<u64, StoreError>;
+
+    /// Checks that the store is reachable and usable (for readiness probes).
+    async fn check(&self) -> Result<(), StoreError>;
+
+    /// A short description for logs: backend and location, never credentials.
+    fn describe(&self) -> String;
+}
+
+/// Errors from a store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("invalid store URL {url:?}: {reason}")]
+    InvalidUrl { url: String, reason: String },
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("sqlite connection pool: {0}")]
+    Pool(#[from] r2d2::Error),
+    #[error("could not prepare the store at {path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("dynamodb {operation} on table {table}: {message}")]
+    DynamoDb {
+        operation: &'static str,
+        table: String,
+        message: String,
+        /// Throttling, a 5xx, a timeout: trying again may succeed.
+        transient: bool,
+    },
+    #[error("stored item is not a valid reading: {0}")]
+    Corrupt(String),
+    #[error("store task failed: {0}")]
+    Task(String),
+}
+
+impl StoreError {
+    /// Whether trying the same operation again may succeed.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => matches!(
+                e.code,
+                rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+            ),
+            StoreError::Pool(_) | StoreError::Task(_) => true,
+            StoreError::DynamoDb { transient, .. } => *transient,
+            _ => false,
+        }
+    }
+}
+
+/// Opens a store by URL: `sqlite://PATH` (created on first use) or `dynamodb://TABLE` (AWS default credential
+/// chain and region; `AWS_ENDPOINT_URL` honoured).
+pub async fn open_store(url: &str) -> Result<Arc<dyn ReadingStore>, StoreError> {
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        let store = sqlite::SqliteStore::open(path)?;
+        return Ok(Arc::new(store));
+    }
+    if let Some(table) = url.strip_prefix("dynamodb://") {
+        let config = crate::aws::sdk_config().await;
+        let store = dynamodb::DynamoStore::new(&config, table, dynamodb::WriteOptions::default())?;
+        return Ok(Arc::new(store));
+    }
+    Err(StoreError::InvalidUrl {
+        url: url.to_string(),
+        reason: "expected sqlite://PATH or dynamodb://TABLE".into(),
+    })
+}
+
+/// Collects a whole answer (tests, and callers that need it all anyway).
+pub async fn collect(pages: PageStream) -> Result<Vec<Reading>, StoreError> {
+    pages
+        .try_fold(Vec::new(), |mut all, page| async move {
+            all.extend(page.readings);
+            Ok(all)
+        })
+        .await
+}

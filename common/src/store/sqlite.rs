@@ -1,0 +1,238 @@
+//! The embedded reading store: one SQLite table keyed by (sensor_id, timestamp), with indexes that serve the
+//! two query shapes (time window; country and time window) in answer order, so a query reads its matching rows
+//! and never sorts or scans the table.
+
+use async_trait::async_trait;
+use rusqlite::{params, Connection, OptionalExtension, Row};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+
+use super::{Page, PageStream, ReadingStore, StoreError};
+use crate::index::Band;
+use crate::query::Query;
+use crate::reading::Reading;
+use crate::sqlite_pool::{open_pool, SqlitePool};
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS readings (
+    sensor_id   INTEGER NOT NULL,
+    timestamp   INTEGER NOT NULL,
+    id          INTEGER,
+    sensor_type TEXT    NOT NULL,
+    location_id INTEGER,
+    latitude    REAL,
+    longitude   REAL,
+    altitude    REAL,
+    country     TEXT    NOT NULL,
+    indoor      INTEGER,
+    pm10        REAL,
+    pm25        REAL,
+    aqi         INTEGER NOT NULL,
+    band        TEXT    NOT NULL,
+    PRIMARY KEY (sensor_id, timestamp)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS readings_by_time ON readings (timestamp, sensor_id);
+CREATE INDEX IF NOT EXISTS readings_by_country_time ON readings (country, timestamp, sensor_id);
+";
+
+const UPSERT: &str = "
+INSERT INTO readings (sensor_id, timestamp, id, sensor_type, location_id, latitude, longitude, altitude,
+                      country, indoor, pm10, pm25, aqi, band)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+ON CONFLICT (sensor_id, timestamp) DO UPDATE SET
+    id = excluded.id, sensor_type = excluded.sensor_type, location_id = excluded.location_id,
+    latitude = excluded.latitude, longitude = excluded.longitude, altitude = excluded.altitude,
+    country = excluded.country, indoor = excluded.indoor, pm10 = excluded.pm10, pm25 = excluded.pm25,
+    aqi = excluded.aqi, band = excluded.band";
+
+const COLUMNS: &str = "id, sensor_id, sensor_type, location_id, latitude, longitude, altitude, country, indoor, \
+                       timestamp, pm10, pm25, aqi, band";
+
+/// The two query statements. With a country, `readings_by_country_time` serves the equality and the range and
+/// yields rows already in (timestamp, sensor_id) order; without one, `readings_by_time` does.
+fn select_sql(with_country: bool, with_band: bool) -> String {
+    let mut sql = format!("SELECT {COLUMNS} FROM readings WHERE timestamp BETWEEN ?1 AND ?2 AND aqi BETWEEN ?3 AND ?4");
+    if with_band {
+        sql.push_str(" AND band = ?5");
+    }
+    if with_country {
+        sql.push_str(" AND country = ?6");
+    }
+    sql.push_str(" ORDER BY timestamp, sensor_id");
+    sql
+}
+
+/// The embedded store.
+#[derive(Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+    path: String,
+}
+
+impl SqliteStore {
+    /// Opens or creates the store at `path` (parent folders are created too).
+    pub fn open(path: &str) -> Result<Self, StoreError> {
+        let pool = open_pool(path, 8)?;
+        pool.get()?.execute_batch(SCHEMA)?;
+        Ok(SqliteStore {
+            pool,
+            path: path.to_string(),
+        })
+    }
+
+    /// The query plan SQLite picks for `query` (one line per step), for tests and `EXPLAIN`-minded operators.
+    pub fn explain(&self, query: &Query) -> Result<Vec<String>, StoreError> {
+        let conn = self.pool.get()?;
+        let sql = format!("EXPLAIN QUERY PLAN {}", select_sql(query.country.is_some(), query.band.is_some()));
+        let mut stmt = conn.prepare(&sql)?;
+        let band = query.band.map(Band::as_str);
+        let rows = stmt.query_map(
+            params![query.start, query.end, query.min_aqi, query.max_aqi, band, query.country],
+            |row| row.get::<_, String>(3),
+        )?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    async fn blocking<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let pool = self.pool.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = pool.get()?;
+            f(&mut conn)
+        })
+        .await
+        .map_err(|e| StoreError::Task(e.to_string()))?
+    }
+}
+
+fn write_batch(conn: &mut Connection, readings: &[Reading]) -> Result<u64, StoreError> {
+    // IMMEDIATE takes the write lock up front, so two writers queue on busy_timeout instead of deadlocking on
+    // a read-to-write upgrade.
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    {
+        let mut stmt = tx.prepare_cached(UPSERT)?;
+        for r in readings {
+            stmt.execute(params![
+                r.sensor_id as i64,
+                r.timestamp,
+                r.id.map(|v| v as i64),
+                r.sensor_type,
+                r.location_id.map(|v| v as i64),
+                r.latitude,
+                r.longitude,
+                r.altitude,
+                r.country,
+                r.indoor,
+                r.pm10,
+                r.pm25,
+                r.aqi,
+                r.band.as_str(),
+            ])?;
+        }
+    }
+    tx.commit()?;
+    Ok(readings.len() as u64)
+}
+
+fn reading_from_row(row: &Row<'_>) -> rusqlite::Result<Result<Reading, StoreError>> {
+    let band: String = row.get(13)?;
+    let band = match band.parse::<Band>() {
+        Ok(b) => b,
+        Err(e) => return Ok(Err(StoreError::Corrupt(e.to_string()))),
+    };
+    Ok(Ok(Reading {
+        id: row.get::<_, Option<i64>>(0)?.map(|v| v as u64),
+        sensor_id: row.get::<_, i64>(1)? as u64,
+        sensor_type: row.get(2)?,
+        location_id: row.get::<_, Option<i64>>(3)?.map(|v| v as u64),
+        latitude: row.get(4)?,
+        longitude: row.get(5)?,
+        altitude: row.get(6)?,
+        country: row.get(7)?,
+        indoor: row.get(8)?,
+        timestamp: row.get(9)?,
+        pm10: row.get(10)?,
+        pm25: row.get(11)?,
+        aqi: row.get(12)?,
+        band,
+    }))
+}
+
+/// Runs the query on a blocking thread, sending pages into `tx` until the answer ends or the receiver is gone.
+fn produce_pages(
+    pool: &SqlitePool,
+    query: &Query,
+    page_size: usize,
+    tx: &mpsc::Sender<Result<Page, StoreError>>,
+) -> Result<(), StoreError> {
+    let conn = pool.get()?;
+    let mut stmt = conn.prepare_cached(&select_sql(query.country.is_some(), query.band.is_some()))?;
+    let band = query.band.map(Band::as_str);
+    let country = query.country.as_deref().map(str::to_ascii_uppercase);
+    let mut rows = stmt.query(params![query.start, query.end, query.min_aqi, query.max_aqi, band, country])?;
+    let mut page = Vec::with_capacity(page_size);
+    while let Some(row) = rows.next()? {
+        page.push(reading_from_row(row)??);
+        if page.len() >= page_size {
+            let readings = std::mem::replace(&mut page, Vec::with_capacity(page_size));
+            let scanned = Some(readings.len() as u64);
+            if tx.blocking_send(Ok(Page { readings, scanned })).is_err() {
+                return Ok(()); // The consumer went away (client disconnected): stop reading.
+            }
+        }
+    }
+    if !page.is_empty() {
+        let scanned = Some(page.len() as u64);
+        let _ = tx.blocking_send(Ok(Page { readings: page, scanned }));
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl ReadingStore for SqliteStore {
+    async fn upsert(&self, readings: &[Reading]) -> Result<u64, StoreError> {
+        if readings.is_empty() {
+            return Ok(0);
+        }
+        let readings = readings.to_vec();
+        self.blocking(move |conn| write_batch(conn, &readings)).await
+    }
+
+    fn query(&self, query: &Query, page_size: usize) -> PageStream {
+        let page_size = page_size.max(1);
+        // Two pages in the channel: the producer stays one page ahead of the consumer and no further.
+        let (tx, rx) = mpsc::channel(2);
+        let pool = self.pool.clone();
+        let query = query.clone();
+        tokio::task::spawn_blocking(move || {
+            if let Err(e) = produce_pages(&pool, &query, page_size, &tx) {
+                let _ = tx.blocking_send(Err(e));
+            }
+        });
+        Box::pin(ReceiverStream::new(rx))
+    }
+
+    async fn count(&self) -> Result<u64, StoreError> {
+        self.blocking(|conn| {
+            let n: i64 = conn.query_row("SELECT COUNT(*) FROM readings", [], |row| row.get(0))?;
+            Ok(n as u64)
+        })
+        .await
+    }
+
+    async fn check(&self) -> Result<(), StoreError> {
+        self.blocking(|conn| {
+            conn.query_row("SELECT 1 FROM readings LIMIT 1", [], |_| Ok(()))
+                .optional()?;
+            Ok(())
+        })
+        .await
+    }
+
+    fn describe(&self) -> String {
+        format!("sqlite://{}", self.path)
+    }
+}

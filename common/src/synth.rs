@@ -1,0 +1,1 @@
+//! Synthetic feed generator (being written).

@@ -1,0 +1,116 @@
+//! Timestamps: seconds since the Unix epoch, UTC, and the text forms airq reads and writes.
+//!
+//! Readings are keyed and ordered by whole seconds, so an `i64` of epoch seconds is the whole model: cheap to
+//! compare, store and sort in every backend, and free of time-zone ambiguity.
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+
+/// Seconds since 1970-01-01T00:00:00Z.
+pub type EpochSeconds = i64;
+
+/// Parses the feed's and the archive's timestamp forms: `YYYY-MM-DD HH:MM:SS` or `YYYY-MM-DDTHH:MM:SS`, UTC
+/// without a zone marker. A trailing `Z` is tolerated. Fractions are not part of either format and are rejected.
+pub fn parse_feed_timestamp(text: &str) -> Option<EpochSeconds> {
+    let text = text.trim();
+    let text = text.strip_suffix('Z').unwrap_or(text);
+    let b = text.as_bytes();
+    if b.len() != 19 || b[4] != b'-' || b[7] != b'-' || !(b[10] == b' ' || b[10] == b'T') {
+        return None;
+    }
+    if b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let num = |range: std::ops::Range<usize>| -> Option<u32> {
+        let part = text.get(range)?;
+        if !part.bytes().all(|c| c.is_ascii_digit()) {
+            return None;
+        }
+        part.parse().ok()
+    };
+    let year = i32::try_from(num(0..4)?).ok()?;
+    let date = NaiveDate::from_ymd_opt(year, num(5..7)?, num(8..10)?)?;
+    let datetime = date.and_hms_opt(num(11..13)?, num(14..16)?, num(17..19)?)?;
+    Some(datetime.and_utc().timestamp())
+}
+
+/// Parses a query bound: RFC 3339 (`2019-04-16T14:00:00Z`, any offset, fractions truncated to the second) or the
+/// legacy `YYYY-MM-DD HH:MM:SS` taken as UTC. A bare date `YYYY-MM-DD` means its midnight, UTC.
+pub fn parse_query_timestamp(text: &str) -> Option<EpochSeconds> {
+    let text = text.trim();
+    if let Ok(dt) = DateTime::parse_from_rfc3339(text) {
+        return Some(dt.timestamp());
+    }
+    if let Some(ts) = parse_feed_timestamp(text) {
+        return Some(ts);
+    }
+    if let Ok(dt) = NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M") {
+        return Some(dt.and_utc().timestamp());
+    }
+    NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|dt| dt.and_utc().timestamp())
+}
+
+/// Formats as RFC 3339 UTC with a `Z` and whole seconds: `2019-04-16T14:22:52Z`.
+pub fn format_rfc3339(ts: EpochSeconds) -> String {
+    match DateTime::<Utc>::from_timestamp(ts, 0) {
+        Some(dt) => dt.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        // Out of chrono's range (±262,000 years): no feed produces it, but never panic on data.
+        None => ts.to_string(),
+    }
+}
+
+/// The UTC hour bucket of a timestamp, `YYYY-MM-DDTHH`, used as a partition key by the DynamoDB store.
+pub fn hour_bucket(ts: EpochSeconds) -> String {
+    match DateTime::<Utc>::from_timestamp(ts - ts.rem_euclid(3600), 0) {
+        Some(dt) => dt.format("%Y-%m-%dT%H").to_string(),
+        None => format!("h{}", ts.div_euclid(3600)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_feed_and_archive_forms() {
+        assert_eq!(parse_feed_timestamp("2019-04-16 14:22:52"), Some(1_555_424_572));
+        assert_eq!(parse_feed_timestamp("2019-04-16T14:22:52"), Some(1_555_424_572));
+        assert_eq!(parse_feed_timestamp("2019-04-16T14:22:52Z"), Some(1_555_424_572));
+    }
+
+    #[test]
+    fn rejects_bad_timestamps() {
+        for bad in [
+            "",
+            "2019-04-16",
+            "2019-13-16 14:22:52",
+            "2019-02-30 14:22:52",
+            "2019-04-16 25:22:52",
+            "2019-04-16 14:22:5x",
+            "2019/04/16 14:22:52",
+            "2019-04-16 14:22:52.123",
+            "+019-04-16 14:22:52",
+        ] {
+            assert_eq!(parse_feed_timestamp(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn query_bounds_accept_rfc3339_and_legacy() {
+        assert_eq!(parse_query_timestamp("2019-04-16T14:22:52Z"), Some(1_555_424_572));
+        assert_eq!(parse_query_timestamp("2019-04-16T16:22:52+02:00"), Some(1_555_424_572));
+        assert_eq!(parse_query_timestamp("2019-04-16 14:22:52"), Some(1_555_424_572));
+        assert_eq!(parse_query_timestamp("2019-04-16"), Some(1_555_372_800));
+        assert_eq!(parse_query_timestamp("yesterday"), None);
+    }
+
+    #[test]
+    fn formats_rfc3339_utc() {
+        assert_eq!(format_rfc3339(1_555_424_572), "2019-04-16T14:22:52Z");
+        assert_eq!(hour_bucket(1_555_424_572), "2019-04-16T14");
+        assert_eq!(hour_bucket(1_555_423_200), "2019-04-16T14");
+        assert_eq!(hour_bucket(1_555_423_199), "2019-04-16T13");
+    }
+}

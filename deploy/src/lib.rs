@@ -1,0 +1,1 @@
+//! airq-deploy: arrives with its own issue.

@@ -1,0 +1,1 @@
+//! airq-gateway: arrives with its own issue.

@@ -1,0 +1,1 @@
+//! airq-loadtest: arrives with its own issue.

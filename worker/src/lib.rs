@@ -1,0 +1,1 @@
+//! airq-worker: arrives with its own issue.
