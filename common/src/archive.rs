@@ -131,7 +131,8 @@ impl<R: Read> Iterator for ArchiveReader<R> {
 mod tests {
     use super::*;
 
-    const SAMPLE: &str = "sensor_id;sensor_type;location;lat;lon;timestamp;P1;durP1;ratioP1;P2;durP2;ratioP2\n\
+    const SAMPLE: &str =
+        "sensor_id;sensor_type;location;lat;lon;timestamp;P1;durP1;ratioP1;P2;durP2;ratioP2\n\
         15092;SDS011;7647;56.963;-2.211;2019-05-06T00:01:17;6.80;;;2.73;;\n\
         15092;SDS011;7647;56.963;-2.211;2019-05-06T00:03:45;;;;;;\n\
         15092;SDS011;7647;56.963;-2.211;not-a-time;8.57;;;2.93;;\n\
@@ -164,6 +165,9 @@ mod tests {
     #[test]
     fn a_header_without_timestamp_is_an_error() {
         let err = ArchiveReader::new("sensor_id;P1\n1;2\n".as_bytes(), "").err();
-        assert!(matches!(err, Some(ArchiveError::MissingColumn("timestamp"))));
+        assert!(matches!(
+            err,
+            Some(ArchiveError::MissingColumn("timestamp"))
+        ));
     }
 }

@@ -151,6 +151,9 @@ mod tests {
         };
         let out = String::from_utf8(encode(&[r])).expect("utf8");
         let row = out.lines().nth(1).expect("row");
-        assert_eq!(row, ",7,\"SDS,011\",3,52.22,,,NL,0,2019-04-16T14:22:52Z,20.4,,2,Low");
+        assert_eq!(
+            row,
+            ",7,\"SDS,011\",3,52.22,,,NL,0,2019-04-16T14:22:52Z,20.4,,2,Low"
+        );
     }
 }

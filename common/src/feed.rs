@@ -66,7 +66,9 @@ enum State {
     /// Before the opening `[`.
     Start,
     /// After `[` or `,`: an element (or, after `[`, the closing `]`) comes next.
-    ExpectElement { first: bool },
+    ExpectElement {
+        first: bool,
+    },
     /// After an element: `,` or `]` comes next.
     ExpectSeparator,
     /// After the closing `]`: only whitespace may follow.
@@ -314,10 +316,11 @@ impl<R: Read> Iterator for FeedReader<R> {
         loop {
             let (start, len) = self.next_element()?;
             self.stats.records_seen += 1;
-            let outcome = match serde_json::from_slice::<RawRecord<'_>>(&self.buf[start..start + len]) {
-                Ok(raw) => raw.fields().into_reading(&mut self.stats),
-                Err(_) => Err(SkipReason::MalformedRecord),
-            };
+            let outcome =
+                match serde_json::from_slice::<RawRecord<'_>>(&self.buf[start..start + len]) {
+                    Ok(raw) => raw.fields().into_reading(&mut self.stats),
+                    Err(_) => Err(SkipReason::MalformedRecord),
+                };
             match outcome {
                 Ok(reading) => {
                     self.stats.readings += 1;
@@ -523,7 +526,10 @@ impl<'de: 'a, 'a> Deserialize<'de> for Scalar<'a> {
                 d.deserialize_any(self)
             }
             fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                while map.next_entry::<de::IgnoredAny, de::IgnoredAny>()?.is_some() {}
+                while map
+                    .next_entry::<de::IgnoredAny, de::IgnoredAny>()?
+                    .is_some()
+                {}
                 Ok(Scalar::Other)
             }
             fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {

@@ -100,7 +100,9 @@ impl fmt::Display for Band {
 
 /// A band name that is none of the known spellings.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown band {0:?}; expected one of Low, Moderate (or Medium), High, Very High (or Very_High)")]
+#[error(
+    "unknown band {0:?}; expected one of Low, Moderate (or Medium), High, Very High (or Very_High)"
+)]
 pub struct UnknownBand(pub String);
 
 impl FromStr for Band {
@@ -145,8 +147,16 @@ mod tests {
             (70.49, 9, 70.5, 10),
         ];
         for (below, i_below, above, i_above) in edges {
-            assert_eq!(pollutant_index(Pollutant::Pm25, below), i_below, "pm2.5 {below}");
-            assert_eq!(pollutant_index(Pollutant::Pm25, above), i_above, "pm2.5 {above}");
+            assert_eq!(
+                pollutant_index(Pollutant::Pm25, below),
+                i_below,
+                "pm2.5 {below}"
+            );
+            assert_eq!(
+                pollutant_index(Pollutant::Pm25, above),
+                i_above,
+                "pm2.5 {above}"
+            );
         }
     }
 
@@ -164,8 +174,16 @@ mod tests {
             (100.49, 9, 100.5, 10),
         ];
         for (below, i_below, above, i_above) in edges {
-            assert_eq!(pollutant_index(Pollutant::Pm10, below), i_below, "pm10 {below}");
-            assert_eq!(pollutant_index(Pollutant::Pm10, above), i_above, "pm10 {above}");
+            assert_eq!(
+                pollutant_index(Pollutant::Pm10, below),
+                i_below,
+                "pm10 {below}"
+            );
+            assert_eq!(
+                pollutant_index(Pollutant::Pm10, above),
+                i_above,
+                "pm10 {above}"
+            );
         }
     }
 

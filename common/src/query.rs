@@ -68,10 +68,15 @@ impl Query {
 
     /// Parses URL query parameters (`start`, `end`, `country`, `band`, `min_aqi`, `max_aqi`; the legacy names are
     /// accepted too).
-    pub fn from_params<'a>(params: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<Query, QueryError> {
+    pub fn from_params<'a>(
+        params: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<Query, QueryError> {
         let mut map = Map::new();
         for (key, value) in params {
-            if map.insert(key.to_string(), Value::String(value.to_string())).is_some() {
+            if map
+                .insert(key.to_string(), Value::String(value.to_string()))
+                .is_some()
+            {
                 return Err(QueryError::new(key, "given more than once"));
             }
         }
@@ -161,12 +166,18 @@ impl Query {
 }
 
 /// Removes a field by any of its names; two names for one field is an error. Null and "" count as absent.
-fn take(map: &mut Map<String, Value>, names: &[&'static str]) -> Result<(&'static str, Option<Value>), QueryError> {
+fn take(
+    map: &mut Map<String, Value>,
+    names: &[&'static str],
+) -> Result<(&'static str, Option<Value>), QueryError> {
     let mut found: Option<(&'static str, Value)> = None;
     for name in names {
         if let Some(value) = map.remove(*name) {
             if let Some((first, _)) = &found {
-                return Err(QueryError::new(name, format!("given together with {first}; use one")));
+                return Err(QueryError::new(
+                    name,
+                    format!("given together with {first}; use one"),
+                ));
             }
             found = Some((name, value));
         }
@@ -211,7 +222,9 @@ fn aqi(field: &str, value: Option<Value>) -> Result<Option<u8>, QueryError> {
         )
     };
     match number {
-        Some(n) if n.fract() == 0.0 && (f64::from(MIN_AQI)..=f64::from(MAX_AQI)).contains(&n) => Ok(Some(n as u8)),
+        Some(n) if n.fract() == 0.0 && (f64::from(MIN_AQI)..=f64::from(MAX_AQI)).contains(&n) => {
+            Ok(Some(n as u8))
+        }
         _ => Err(out_of_range()),
     }
 }
@@ -252,18 +265,45 @@ mod tests {
     fn errors_name_the_field() {
         assert_eq!(err(r#"{"endDate": "2019-04-16"}"#).field, "startDate");
         assert_eq!(err(r#"{"startDate": "2019-04-16"}"#).field, "endDate");
-        assert_eq!(err(r#"{"startDate": "soon", "endDate": "2019-04-16"}"#).field, "startDate");
-        assert_eq!(err(r#"{"startDate": "2019-04-17", "endDate": "2019-04-16"}"#).field, "endDate");
+        assert_eq!(
+            err(r#"{"startDate": "soon", "endDate": "2019-04-16"}"#).field,
+            "startDate"
+        );
+        assert_eq!(
+            err(r#"{"startDate": "2019-04-17", "endDate": "2019-04-16"}"#).field,
+            "endDate"
+        );
         let base = r#""startDate": "2019-04-16", "endDate": "2019-04-17""#;
-        assert_eq!(err(&format!(r#"{{{base}, "country": "DEU"}}"#)).field, "country");
-        assert_eq!(err(&format!(r#"{{{base}, "country": 49}}"#)).field, "country");
-        assert_eq!(err(&format!(r#"{{{base}, "range": "Awful"}}"#)).field, "range");
+        assert_eq!(
+            err(&format!(r#"{{{base}, "country": "DEU"}}"#)).field,
+            "country"
+        );
+        assert_eq!(
+            err(&format!(r#"{{{base}, "country": 49}}"#)).field,
+            "country"
+        );
+        assert_eq!(
+            err(&format!(r#"{{{base}, "range": "Awful"}}"#)).field,
+            "range"
+        );
         assert_eq!(err(&format!(r#"{{{base}, "minAqi": 11}}"#)).field, "minAqi");
         assert_eq!(err(&format!(r#"{{{base}, "minAqi": -1}}"#)).field, "minAqi");
-        assert_eq!(err(&format!(r#"{{{base}, "maxAqi": 2.5}}"#)).field, "maxAqi");
-        assert_eq!(err(&format!(r#"{{{base}, "minAqi": 5, "maxAqi": 4}}"#)).field, "maxAqi");
-        assert_eq!(err(&format!(r#"{{{base}, "contry": "DE"}}"#)).field, "contry");
-        assert_eq!(err(&format!(r#"{{{base}, "start": "2019-04-16"}}"#)).field, "start");
+        assert_eq!(
+            err(&format!(r#"{{{base}, "maxAqi": 2.5}}"#)).field,
+            "maxAqi"
+        );
+        assert_eq!(
+            err(&format!(r#"{{{base}, "minAqi": 5, "maxAqi": 4}}"#)).field,
+            "maxAqi"
+        );
+        assert_eq!(
+            err(&format!(r#"{{{base}, "contry": "DE"}}"#)).field,
+            "contry"
+        );
+        assert_eq!(
+            err(&format!(r#"{{{base}, "start": "2019-04-16"}}"#)).field,
+            "start"
+        );
         assert_eq!(err("[1]").field, "body");
         assert_eq!(err("{").field, "body");
     }
@@ -279,14 +319,17 @@ mod tests {
         .expect("valid");
         assert_eq!(q.band, Some(Band::VeryHigh));
         assert_eq!(q.min_aqi, 3);
-        let e = Query::from_params([("start", "2019-04-16"), ("start", "2019-04-17")]).expect_err("dup");
+        let e = Query::from_params([("start", "2019-04-16"), ("start", "2019-04-17")])
+            .expect_err("dup");
         assert_eq!(e.field, "start");
     }
 
     #[test]
     fn equal_bounds_are_a_valid_instant() {
-        let q = Query::from_json(br#"{"startDate": "2019-04-16 14:22:52", "endDate": "2019-04-16 14:22:52"}"#)
-            .expect("valid");
+        let q = Query::from_json(
+            br#"{"startDate": "2019-04-16 14:22:52", "endDate": "2019-04-16 14:22:52"}"#,
+        )
+        .expect("valid");
         assert_eq!(q.start, q.end);
     }
 }

@@ -138,7 +138,11 @@ pub fn check_pm(value: f64, is_pm10: bool) -> Result<f64, SkipReason> {
     if value < 0.0 {
         return Err(SkipReason::NegativeValue);
     }
-    let limit = if is_pm10 { PM10_SATURATION } else { PM25_SATURATION };
+    let limit = if is_pm10 {
+        PM10_SATURATION
+    } else {
+        PM25_SATURATION
+    };
     if value >= limit {
         return Err(SkipReason::SaturatedSensor);
     }
@@ -258,7 +262,7 @@ mod tests {
             .into_reading(&mut stats)
             .expect("reading");
         assert_eq!(r.pm10, None);
-        assert_eq!(r.aqi, 5);
+        assert_eq!(r.aqi, 4); // PM2.5 40 is in 36-41
         assert_eq!(stats.dropped_values[&SkipReason::SaturatedSensor], 1);
     }
 
@@ -270,7 +274,10 @@ mod tests {
             (fields(Some(""), Some("abc")), SkipReason::InvalidNumber),
             (fields(Some("NaN"), None), SkipReason::InvalidNumber),
             (fields(Some("-1"), None), SkipReason::NegativeValue),
-            (fields(Some("1900"), Some("999.9")), SkipReason::SaturatedSensor),
+            (
+                fields(Some("1900"), Some("999.9")),
+                SkipReason::SaturatedSensor,
+            ),
             (
                 RecordFields {
                     sensor_type: "PPD42NS",

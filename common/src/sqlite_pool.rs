@@ -25,7 +25,10 @@ pub fn open_pool(path: &str, max_connections: u32) -> Result<SqlitePool, StoreEr
             reason: "the path is empty".into(),
         });
     }
-    if let Some(parent) = Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()) {
+    if let Some(parent) = Path::new(path)
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+    {
         std::fs::create_dir_all(parent).map_err(|source| StoreError::Io {
             path: parent.display().to_string(),
             source,

@@ -75,9 +75,18 @@ mod tests {
 
     #[test]
     fn parses_feed_and_archive_forms() {
-        assert_eq!(parse_feed_timestamp("2019-04-16 14:22:52"), Some(1_555_424_572));
-        assert_eq!(parse_feed_timestamp("2019-04-16T14:22:52"), Some(1_555_424_572));
-        assert_eq!(parse_feed_timestamp("2019-04-16T14:22:52Z"), Some(1_555_424_572));
+        assert_eq!(
+            parse_feed_timestamp("2019-04-16 14:22:52"),
+            Some(1_555_424_572)
+        );
+        assert_eq!(
+            parse_feed_timestamp("2019-04-16T14:22:52"),
+            Some(1_555_424_572)
+        );
+        assert_eq!(
+            parse_feed_timestamp("2019-04-16T14:22:52Z"),
+            Some(1_555_424_572)
+        );
     }
 
     #[test]
@@ -99,9 +108,18 @@ mod tests {
 
     #[test]
     fn query_bounds_accept_rfc3339_and_legacy() {
-        assert_eq!(parse_query_timestamp("2019-04-16T14:22:52Z"), Some(1_555_424_572));
-        assert_eq!(parse_query_timestamp("2019-04-16T16:22:52+02:00"), Some(1_555_424_572));
-        assert_eq!(parse_query_timestamp("2019-04-16 14:22:52"), Some(1_555_424_572));
+        assert_eq!(
+            parse_query_timestamp("2019-04-16T14:22:52Z"),
+            Some(1_555_424_572)
+        );
+        assert_eq!(
+            parse_query_timestamp("2019-04-16T16:22:52+02:00"),
+            Some(1_555_424_572)
+        );
+        assert_eq!(
+            parse_query_timestamp("2019-04-16 14:22:52"),
+            Some(1_555_424_572)
+        );
         assert_eq!(parse_query_timestamp("2019-04-16"), Some(1_555_372_800));
         assert_eq!(parse_query_timestamp("yesterday"), None);
     }

@@ -26,24 +26,36 @@ pub struct DynamoStore {
 }
 
 impl DynamoStore {
-    pub fn new(_config: &aws_config::SdkConfig, table: &str, _options: WriteOptions) -> Result<Self, StoreError> {
-        Ok(DynamoStore { table: table.to_string() })
+    pub fn new(
+        _config: &aws_config::SdkConfig,
+        table: &str,
+        _options: WriteOptions,
+    ) -> Result<Self, StoreError> {
+        Ok(DynamoStore {
+            table: table.to_string(),
+        })
     }
 }
 
 #[async_trait]
 impl ReadingStore for DynamoStore {
     async fn upsert(&self, _readings: &[Reading]) -> Result<u64, StoreError> {
-        Err(StoreError::Task("dynamodb store not implemented yet".into()))
+        Err(StoreError::Task(
+            "dynamodb store not implemented yet".into(),
+        ))
     }
     fn query(&self, _query: &Query, _page_size: usize) -> PageStream {
         Box::pin(futures::stream::empty())
     }
     async fn count(&self) -> Result<u64, StoreError> {
-        Err(StoreError::Task("dynamodb store not implemented yet".into()))
+        Err(StoreError::Task(
+            "dynamodb store not implemented yet".into(),
+        ))
     }
     async fn check(&self) -> Result<(), StoreError> {
-        Err(StoreError::Task("dynamodb store not implemented yet".into()))
+        Err(StoreError::Task(
+            "dynamodb store not implemented yet".into(),
+        ))
     }
     fn describe(&self) -> String {
         format!("dynamodb://{}", self.table)

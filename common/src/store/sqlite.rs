@@ -3,7 +3,8 @@
 //! and never sorts or scans the table.
 
 use async_trait::async_trait;
-use rusqlite::{params, Connection, OptionalExtension, Row};
+use rusqlite::types::Value;
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
@@ -45,21 +46,34 @@ ON CONFLICT (sensor_id, timestamp) DO UPDATE SET
     country = excluded.country, indoor = excluded.indoor, pm10 = excluded.pm10, pm25 = excluded.pm25,
     aqi = excluded.aqi, band = excluded.band";
 
-const COLUMNS: &str = "id, sensor_id, sensor_type, location_id, latitude, longitude, altitude, country, indoor, \
+const COLUMNS: &str =
+    "id, sensor_id, sensor_type, location_id, latitude, longitude, altitude, country, indoor, \
                        timestamp, pm10, pm25, aqi, band";
 
 /// The two query statements. With a country, `readings_by_country_time` serves the equality and the range and
 /// yields rows already in (timestamp, sensor_id) order; without one, `readings_by_time` does.
-fn select_sql(with_country: bool, with_band: bool) -> String {
-    let mut sql = format!("SELECT {COLUMNS} FROM readings WHERE timestamp BETWEEN ?1 AND ?2 AND aqi BETWEEN ?3 AND ?4");
-    if with_band {
-        sql.push_str(" AND band = ?5");
+/// Returns the statement and its parameters; the country test is only present when asked for, so that the
+/// planner can pick the country index.
+fn select_sql(query: &Query) -> (String, Vec<Value>) {
+    let mut sql = format!(
+        "SELECT {COLUMNS} FROM readings WHERE timestamp BETWEEN ? AND ? AND aqi BETWEEN ? AND ?"
+    );
+    let mut values = vec![
+        Value::Integer(query.start),
+        Value::Integer(query.end),
+        Value::Integer(query.min_aqi.into()),
+        Value::Integer(query.max_aqi.into()),
+    ];
+    if let Some(band) = query.band {
+        sql.push_str(" AND band = ?");
+        values.push(Value::Text(band.as_str().to_string()));
     }
-    if with_country {
-        sql.push_str(" AND country = ?6");
+    if let Some(country) = &query.country {
+        sql.push_str(" AND country = ?");
+        values.push(Value::Text(country.to_ascii_uppercase()));
     }
     sql.push_str(" ORDER BY timestamp, sensor_id");
-    sql
+    (sql, values)
 }
 
 /// The embedded store.
@@ -83,13 +97,9 @@ impl SqliteStore {
     /// The query plan SQLite picks for `query` (one line per step), for tests and `EXPLAIN`-minded operators.
     pub fn explain(&self, query: &Query) -> Result<Vec<String>, StoreError> {
         let conn = self.pool.get()?;
-        let sql = format!("EXPLAIN QUERY PLAN {}", select_sql(query.country.is_some(), query.band.is_some()));
-        let mut stmt = conn.prepare(&sql)?;
-        let band = query.band.map(Band::as_str);
-        let rows = stmt.query_map(
-            params![query.start, query.end, query.min_aqi, query.max_aqi, band, query.country],
-            |row| row.get::<_, String>(3),
-        )?;
+        let (sql, values) = select_sql(query);
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
+        let rows = stmt.query_map(params_from_iter(values), |row| row.get::<_, String>(3))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
@@ -169,10 +179,9 @@ fn produce_pages(
     tx: &mpsc::Sender<Result<Page, StoreError>>,
 ) -> Result<(), StoreError> {
     let conn = pool.get()?;
-    let mut stmt = conn.prepare_cached(&select_sql(query.country.is_some(), query.band.is_some()))?;
-    let band = query.band.map(Band::as_str);
-    let country = query.country.as_deref().map(str::to_ascii_uppercase);
-    let mut rows = stmt.query(params![query.start, query.end, query.min_aqi, query.max_aqi, band, country])?;
+    let (sql, values) = select_sql(query);
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut rows = stmt.query(params_from_iter(values))?;
     let mut page = Vec::with_capacity(page_size);
     while let Some(row) = rows.next()? {
         page.push(reading_from_row(row)??);
@@ -186,7 +195,10 @@ fn produce_pages(
     }
     if !page.is_empty() {
         let scanned = Some(page.len() as u64);
-        let _ = tx.blocking_send(Ok(Page { readings: page, scanned }));
+        let _ = tx.blocking_send(Ok(Page {
+            readings: page,
+            scanned,
+        }));
     }
     Ok(())
 }
@@ -198,7 +210,8 @@ impl ReadingStore for SqliteStore {
             return Ok(0);
         }
         let readings = readings.to_vec();
-        self.blocking(move |conn| write_batch(conn, &readings)).await
+        self.blocking(move |conn| write_batch(conn, &readings))
+            .await
     }
 
     fn query(&self, query: &Query, page_size: usize) -> PageStream {

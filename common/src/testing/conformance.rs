@@ -1,0 +1,207 @@
+//! The `ReadingStore` conformance suite: the same cases, with the same expected answers, for every backend.
+//!
+//! A backend's test file invokes [`store_conformance_tests!`](crate::store_conformance_tests) with an async
+//! expression that yields a fresh, empty store; each case then becomes its own `#[tokio::test]`.
+
+use std::sync::Arc;
+
+use futures::StreamExt;
+
+use super::fixtures::{expected, readings, T0};
+use crate::index::Band;
+use crate::query::Query;
+use crate::reading::Reading;
+use crate::store::{collect, ReadingStore};
+
+fn query(start: i64, end: i64) -> Query {
+    Query {
+        start,
+        end,
+        country: None,
+        band: None,
+        min_aqi: 0,
+        max_aqi: 10,
+    }
+}
+
+async fn answer(store: &Arc<dyn ReadingStore>, q: &Query) -> Vec<Reading> {
+    collect(store.query(q, 1000)).await.expect("query")
+}
+
+/// An empty store counts 0 and answers nothing (an empty answer, not an error).
+pub async fn empty_store(store: Arc<dyn ReadingStore>) {
+    store.check().await.expect("check");
+    assert_eq!(store.count().await.expect("count"), 0);
+    assert!(answer(&store, &query(0, i64::from(i32::MAX)))
+        .await
+        .is_empty());
+}
+
+/// Values written come back exactly, missing values stay missing.
+pub async fn round_trip(store: Arc<dyn ReadingStore>) {
+    let data = readings(60, 3);
+    assert_eq!(store.upsert(&data).await.expect("upsert"), 60);
+    let q = query(T0 - 1, T0 + 10 * 3600);
+    assert_eq!(answer(&store, &q).await, expected(&data, &q));
+}
+
+/// Writing the same readings twice changes nothing; a later write of the same key wins.
+pub async fn upsert_is_idempotent(store: Arc<dyn ReadingStore>) {
+    let data = readings(80, 2);
+    let distinct = expected(&data, &query(i64::MIN, i64::MAX)).len() as u64;
+    store.upsert(&data).await.expect("first");
+    store.upsert(&data).await.expect("second");
+    assert_eq!(store.count().await.expect("count"), distinct);
+
+    let mut changed = data[5].clone();
+    changed.pm25 = Some(80.0);
+    changed.pm10 = None;
+    changed.aqi = 10;
+    changed.band = Band::VeryHigh;
+    changed.country = "FR".into();
+    store
+        .upsert(std::slice::from_ref(&changed))
+        .await
+        .expect("update");
+    assert_eq!(store.count().await.expect("count"), distinct);
+    let mut all = data.clone();
+    all.push(changed.clone());
+    let q = query(changed.timestamp, changed.timestamp);
+    let got = answer(&store, &q).await;
+    assert_eq!(got, expected(&all, &q));
+    assert!(got.contains(&changed));
+}
+
+/// Every filter, alone and combined, answers what `Query::matches` says, in (timestamp, sensor_id) order.
+pub async fn filters_match_the_reference(store: Arc<dyn ReadingStore>) {
+    let data = readings(400, 6);
+    store.upsert(&data).await.expect("upsert");
+    let all = query(T0, T0 + 6 * 3600);
+    let mut cases = vec![
+        all.clone(),
+        Query {
+            country: Some("DE".into()),
+            ..all.clone()
+        },
+        Query {
+            country: Some("nl".into()),
+            ..all.clone()
+        },
+        Query {
+            country: Some("US".into()),
+            ..all.clone()
+        },
+        Query {
+            band: Some(Band::Moderate),
+            ..all.clone()
+        },
+        Query {
+            band: Some(Band::VeryHigh),
+            country: Some("GB".into()),
+            ..all.clone()
+        },
+        Query {
+            min_aqi: 4,
+            max_aqi: 7,
+            ..all.clone()
+        },
+        Query {
+            min_aqi: 10,
+            max_aqi: 10,
+            ..all.clone()
+        },
+        Query {
+            min_aqi: 0,
+            max_aqi: 0,
+            ..all.clone()
+        },
+        query(T0 + 3600 + 600, T0 + 3 * 3600 - 60),
+        Query {
+            country: Some("DE".into()),
+            min_aqi: 2,
+            max_aqi: 5,
+            ..query(T0 + 1800, T0 + 5 * 3600 + 1)
+        },
+    ];
+    // Bounds are inclusive: a window of one instant returns the readings at that instant.
+    let instant = data[17].timestamp;
+    cases.push(query(instant, instant));
+    for q in &cases {
+        let want = expected(&data, q);
+        let got = answer(&store, q).await;
+        assert_eq!(got.len(), want.len(), "{q:?}");
+        assert_eq!(got, want, "{q:?}");
+    }
+    assert!(!answer(&store, &query(instant, instant)).await.is_empty());
+}
+
+/// Readings without a country are stored and returned when no country is asked for.
+pub async fn readings_without_country(store: Arc<dyn ReadingStore>) {
+    let data = readings(50, 1);
+    assert!(data.iter().any(|r| r.country.is_empty()));
+    store.upsert(&data).await.expect("upsert");
+    let q = query(T0, T0 + 3600);
+    let got = answer(&store, &q).await;
+    assert_eq!(
+        got.iter().filter(|r| r.country.is_empty()).count(),
+        data.iter().filter(|r| r.country.is_empty()).count()
+    );
+}
+
+/// Pages hold at most `page_size` readings and together make the whole answer in order.
+pub async fn pages_are_bounded_and_complete(store: Arc<dyn ReadingStore>) {
+    let data = readings(230, 4);
+    store.upsert(&data).await.expect("upsert");
+    let q = query(T0, T0 + 4 * 3600);
+    let mut pages = store.query(&q, 7);
+    let mut all = Vec::new();
+    let mut num_pages = 0;
+    while let Some(page) = pages.next().await {
+        let page = page.expect("page");
+        assert!(page.readings.len() <= 7, "page of {}", page.readings.len());
+        all.extend(page.readings);
+        num_pages += 1;
+    }
+    assert!(num_pages >= 230 / 7, "{num_pages} pages");
+    assert_eq!(all, expected(&data, &q));
+}
+
+/// A batch far larger than any backend's request limit is written whole.
+pub async fn large_batches(store: Arc<dyn ReadingStore>) {
+    let data = readings(1200, 24);
+    let distinct = expected(&data, &query(i64::MIN, i64::MAX)).len() as u64;
+    store.upsert(&data).await.expect("upsert");
+    assert_eq!(store.count().await.expect("count"), distinct);
+    let q = query(T0 + 3 * 3600, T0 + 20 * 3600);
+    assert_eq!(answer(&store, &q).await, expected(&data, &q));
+}
+
+/// A window that holds no readings, and a window entirely outside the data, answer nothing.
+pub async fn windows_without_data(store: Arc<dyn ReadingStore>) {
+    let data = readings(40, 1);
+    store.upsert(&data).await.expect("upsert");
+    assert!(answer(&store, &query(T0 - 7200, T0 - 1)).await.is_empty());
+    assert!(answer(&store, &query(T0 + 86_400 * 30, T0 + 86_400 * 31))
+        .await
+        .is_empty());
+}
+
+/// Generates one `#[tokio::test]` per conformance case. `$make` is an async expression evaluating to an
+/// `Arc<dyn ReadingStore>` that is fresh and empty each time.
+#[macro_export]
+macro_rules! store_conformance_tests {
+    ($make:expr) => {
+        $crate::store_conformance_tests!(@cases $make;
+            empty_store, round_trip, upsert_is_idempotent, filters_match_the_reference,
+            readings_without_country, pages_are_bounded_and_complete, large_batches, windows_without_data);
+    };
+    (@cases $make:expr; $($case:ident),+) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                let store: ::std::sync::Arc<dyn $crate::store::ReadingStore> = $make.await;
+                $crate::testing::conformance::$case(store).await;
+            }
+        )+
+    };
+}

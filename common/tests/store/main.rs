@@ -1,0 +1,3 @@
+//! Store tests: the conformance suite on every backend, plus backend-specific checks.
+
+mod sqlite;

@@ -1,0 +1,75 @@
+//! The SQLite store: conformance, persistence across opens, and index use.
+
+use std::sync::Arc;
+
+use airq_common::store::sqlite::SqliteStore;
+use airq_common::store::ReadingStore;
+use airq_common::testing::fixtures::{readings, T0};
+use airq_common::Query;
+
+/// A fresh store in its own temporary directory. The directory is leaked on purpose for the test's lifetime
+/// (the process ends right after); each test gets its own file.
+async fn fresh() -> Arc<dyn ReadingStore> {
+    let dir = tempfile::tempdir().expect("tempdir").keep();
+    let path = dir.join("nested").join("airq.db");
+    Arc::new(SqliteStore::open(path.to_str().expect("utf8 path")).expect("open"))
+}
+
+airq_common::store_conformance_tests!(fresh());
+
+#[tokio::test]
+async fn data_survives_reopening() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("airq.db");
+    let path = path.to_str().expect("utf8");
+    let data = readings(30, 1);
+    SqliteStore::open(path)
+        .expect("open")
+        .upsert(&data)
+        .await
+        .expect("upsert");
+    let again = SqliteStore::open(path).expect("reopen");
+    assert_eq!(again.count().await.expect("count"), 30);
+}
+
+fn window(country: Option<&str>) -> Query {
+    Query {
+        start: T0,
+        end: T0 + 3600,
+        country: country.map(str::to_string),
+        band: None,
+        min_aqi: 0,
+        max_aqi: 10,
+    }
+}
+
+#[tokio::test]
+async fn queries_search_an_index_in_answer_order() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store =
+        SqliteStore::open(dir.path().join("airq.db").to_str().expect("utf8")).expect("open");
+    store.upsert(&readings(500, 24)).await.expect("upsert");
+    for (q, index) in [
+        (window(None), "readings_by_time"),
+        (window(Some("DE")), "readings_by_country_time"),
+    ] {
+        let plan = store.explain(&q).expect("plan").join("\n");
+        assert!(
+            plan.contains(&format!("SEARCH readings USING INDEX {index}")),
+            "{plan}"
+        );
+        assert!(!plan.contains("SCAN"), "a table scan: {plan}");
+        assert!(!plan.contains("TEMP B-TREE"), "a sort: {plan}");
+    }
+}
+
+#[tokio::test]
+async fn an_unwritable_path_is_a_clear_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, b"x").expect("write");
+    let err = SqliteStore::open(file.join("airq.db").to_str().expect("utf8"))
+        .err()
+        .expect("error");
+    assert!(err.to_string().contains("a-file"), "{err}");
+}
