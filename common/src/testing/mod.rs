@@ -3,3 +3,4 @@
 
 pub mod conformance;
 pub mod fixtures;
+pub mod queue_conformance;

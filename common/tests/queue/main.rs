@@ -1,0 +1,3 @@
+//! Queue tests: the conformance suite on every backend.
+
+mod sqlite;

@@ -1,0 +1,69 @@
+//! The embedded SQLite queue: conformance, and several processes' worth of handles on one file.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use airq_common::queue::sqlite::SqliteQueues;
+use airq_common::queue::{QueueOptions, QueueService};
+
+/// A fresh database file per test; the directory lives until the test process ends.
+async fn fresh() -> (Arc<dyn QueueService>, String) {
+    let dir = tempfile::tempdir().expect("tempdir").keep();
+    let path = dir.join("airq.db");
+    let service = SqliteQueues::open(path.to_str().expect("utf8")).expect("open");
+    (Arc::new(service), "requests".to_string())
+}
+
+airq_common::queue_conformance_tests!(fresh());
+
+/// Two services opened separately on one file (as two processes would) share the queue: a message sent by one
+/// is received by the other, and each message goes to exactly one receiver.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn separate_handles_share_one_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("airq.db");
+    let path = path.to_str().expect("utf8");
+    let producer = SqliteQueues::open(path)
+        .expect("open")
+        .create("jobs", &QueueOptions::default())
+        .await
+        .expect("create");
+    let consumers = [
+        SqliteQueues::open(path)
+            .expect("open")
+            .open("jobs")
+            .await
+            .expect("open"),
+        SqliteQueues::open(path)
+            .expect("open")
+            .open("jobs")
+            .await
+            .expect("open"),
+    ];
+    let bodies: Vec<String> = (0..40).map(|i| format!("job-{i}")).collect();
+    producer.send(&bodies).await.expect("send");
+    let mut tasks = Vec::new();
+    for consumer in consumers {
+        tasks.push(tokio::spawn(async move {
+            let mut got = Vec::new();
+            loop {
+                let batch = consumer
+                    .receive(10, Duration::from_millis(300), Duration::from_secs(60))
+                    .await
+                    .expect("receive");
+                if batch.is_empty() {
+                    return got;
+                }
+                got.extend(batch.into_iter().map(|m| m.body));
+            }
+        }));
+    }
+    let mut all = Vec::new();
+    for task in tasks {
+        all.extend(task.await.expect("join"));
+    }
+    all.sort();
+    let mut want = bodies;
+    want.sort();
+    assert_eq!(all, want, "each message exactly once");
+}
