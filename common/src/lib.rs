@@ -8,6 +8,7 @@
 //! - [`archive`]: reader for the `;`-separated daily archive files.
 //! - [`query`]: the query model, parsed from the legacy JSON body or URL parameters, validated.
 //! - [`csv_out`]: the CSV answer format.
+//! - [`job`]: the queued-query messages between gateways and workers, answers split into parts.
 //! - [`queue`]: the `JobQueue` trait and its SQLite and SQS backends.
 //! - [`store`]: the `ReadingStore` trait and its SQLite and DynamoDB backends.
 //! - [`synth`]: a deterministic synthetic feed generator shaped like the real data, for scale tests.
@@ -18,6 +19,7 @@ pub mod aws;
 pub mod csv_out;
 pub mod feed;
 pub mod index;
+pub mod job;
 pub mod query;
 pub mod queue;
 pub mod reading;
