@@ -58,8 +58,10 @@ fn now_ms() -> i64 {
 }
 
 /// One `Notify` per (database file, queue) in this process, shared by every handle on that queue.
+type Notifiers = Mutex<HashMap<(String, String), Arc<Notify>>>;
+
 fn notifier(db: &str, queue: &str) -> Arc<Notify> {
-    static NOTIFIERS: OnceLock<Mutex<HashMap<(String, String), Arc<Notify>>>> = OnceLock::new();
+    static NOTIFIERS: OnceLock<Notifiers> = OnceLock::new();
     let map = NOTIFIERS.get_or_init(Default::default);
     let mut map = map.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     map.entry((db.to_string(), queue.to_string()))

@@ -176,7 +176,7 @@ pub async fn too_large_is_refused_whole(service: Arc<dyn QueueService>, name: St
     let err = queue.send(&batch).await.expect_err("too large");
     assert!(matches!(err, QueueError::TooLarge { .. }), "{err}");
     queue
-        .send(&["x".repeat(limit)].to_vec())
+        .send(&["x".repeat(limit)])
         .await
         .expect("exactly the limit");
     let got = receive_n(&queue, 1, Duration::from_secs(30)).await;
