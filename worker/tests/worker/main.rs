@@ -89,7 +89,10 @@ async fn await_answer(
             .await
             .expect("receive")
         {
-            replies.delete(std::slice::from_ref(&m.receipt)).await.expect("delete");
+            replies
+                .delete(std::slice::from_ref(&m.receipt))
+                .await
+                .expect("delete");
             match serde_json::from_str::<ReplyPart>(&m.body).expect("reply json") {
                 ReplyPart::Running { id: got } => assert_eq!(got, id),
                 ReplyPart::Data {

@@ -1,0 +1,38 @@
+//! Probes: `/healthz` (the process is up) and `/readyz` (data ready, store and queue reachable).
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+pub async fn healthz() -> Response {
+    Json(json!({ "status": "ok" })).into_response()
+}
+
+pub async fn readyz(State(state): State<AppState>) -> Response {
+    let not_ready = |reason: String| {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "not ready", "reason": reason })),
+        )
+            .into_response()
+    };
+    if !state.is_ready() {
+        return not_ready("the first ingest has not finished".into());
+    }
+    if let Err(e) = state.store.check().await {
+        return not_ready(format!("store: {e}"));
+    }
+    if let Err(e) = state.queues.check().await {
+        return not_ready(format!("queue: {e}"));
+    }
+    Json(json!({ "status": "ready" })).into_response()
+}
+
+pub async fn not_found() -> ApiError {
+    ApiError::NoRoute
+}

@@ -1,0 +1,51 @@
+//! HTTP routes: `query` (direct or queued answers), `results` (polling queued jobs), `health` (probes).
+
+pub mod health;
+pub mod query;
+pub mod results;
+
+use std::time::Duration;
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use axum::Router;
+use tower_http::timeout::RequestBodyTimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::state::AppState;
+
+/// Limits on what a client may send.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestLimits {
+    pub max_body: usize,
+    pub body_timeout: Duration,
+}
+
+pub fn router(state: AppState, limits: RequestLimits) -> Router {
+    let trace = TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
+        // Spans are keyed by the route pattern, not the raw URI, so ids do not explode log cardinality.
+        let route = req
+            .extensions()
+            .get::<axum::extract::MatchedPath>()
+            .map(|p| p.as_str().to_string())
+            .unwrap_or_else(|| "unmatched".into());
+        tracing::info_span!("request", method = %req.method(), route = %route)
+    });
+    Router::new()
+        .route("/api/query", post(query::post_query).get(query::get_query))
+        .route(
+            "/results/{id}",
+            get(results::get_result).delete(results::delete_result),
+        )
+        .route(
+            "/api/results/{id}",
+            get(results::get_result).delete(results::delete_result),
+        )
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .fallback(health::not_found)
+        .layer(DefaultBodyLimit::max(limits.max_body))
+        .layer(RequestBodyTimeoutLayer::new(limits.body_timeout))
+        .layer(trace)
+        .with_state(state)
+}

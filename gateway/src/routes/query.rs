@@ -1,0 +1,161 @@
+//! `POST /api/query` (legacy JSON body) and `GET /api/query?start=&end=&...`: answered directly while a
+//! direct-answer permit is free, queued otherwise (or when the client sends `Prefer: respond-async`).
+
+use std::io;
+
+use airq_common::csv_out::CsvEncoder;
+use airq_common::job::Job;
+use airq_common::store::Page;
+use airq_common::Query;
+use axum::body::{Body, Bytes};
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use futures::{stream, StreamExt};
+use serde_json::json;
+use tokio::sync::OwnedSemaphorePermit;
+use uuid::Uuid;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+pub const CSV_CONTENT_TYPE: &str = "text/csv; charset=utf-8";
+
+pub async fn post_query(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let body = body.map_err(|rejection| match rejection.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::TooLarge {
+            limit: state.settings.max_body,
+        },
+        _ => ApiError::BadRequest {
+            field: Some("body".into()),
+            message: rejection.body_text(),
+        },
+    })?;
+    let query = Query::from_json(&body)?;
+    answer(state, query, prefers_async(&headers)).await
+}
+
+pub async fn get_query(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    params: Result<axum::extract::Query<Vec<(String, String)>>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let axum::extract::Query(params) = params.map_err(|e| ApiError::BadRequest {
+        field: None,
+        message: e.body_text(),
+    })?;
+    let query = Query::from_params(params.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
+    answer(state, query, prefers_async(&headers)).await
+}
+
+/// RFC 7240: `Prefer: respond-async` asks for the queued path even when a direct answer is possible.
+fn prefers_async(headers: &HeaderMap) -> bool {
+    headers
+        .get_all("prefer")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|p| p.trim().eq_ignore_ascii_case("respond-async"))
+}
+
+async fn answer(state: AppState, query: Query, prefer_async: bool) -> Result<Response, ApiError> {
+    if !prefer_async {
+        if let Ok(permit) = state.direct.clone().try_acquire_owned() {
+            return direct(state, query, permit).await;
+        }
+    }
+    enqueue(state, query).await
+}
+
+fn encode_page(page: &Page) -> Bytes {
+    let mut encoder = CsvEncoder::new();
+    for reading in &page.readings {
+        encoder.write(reading);
+    }
+    Bytes::from(encoder.take())
+}
+
+/// Streams the answer. The first page is read before the status is sent, so that a store that is down gets a
+/// 503 instead of a 200 with a broken body; the permit is held until the body has been sent.
+async fn direct(
+    state: AppState,
+    query: Query,
+    permit: OwnedSemaphorePermit,
+) -> Result<Response, ApiError> {
+    let mut pages = state.store.query(&query, state.settings.page_size);
+    let mut head = CsvEncoder::header();
+    match pages.next().await {
+        None => {}
+        Some(Ok(page)) => head.extend_from_slice(&encode_page(&page)),
+        Some(Err(e)) if e.is_transient() => return Err(ApiError::Unavailable(e.to_string())),
+        Some(Err(e)) => return Err(ApiError::Internal(e.to_string())),
+    }
+    let rest = pages.map(move |page| {
+        let _held = &permit;
+        page.map(|p| encode_page(&p)).map_err(|e| {
+            tracing::error!(error = %e, "store failed while streaming an answer; aborting the response");
+            io::Error::other(e)
+        })
+    });
+    let body = Body::from_stream(
+        stream::once(async { Ok::<_, io::Error>(Bytes::from(head)) }).chain(rest),
+    );
+    Ok(([(header::CONTENT_TYPE, CSV_CONTENT_TYPE)], body).into_response())
+}
+
+async fn enqueue(state: AppState, query: Query) -> Result<Response, ApiError> {
+    let id = Uuid::new_v4();
+    let job = Job {
+        id,
+        query,
+        reply_to: state.reply_to.clone(),
+        submitted_at: chrono_ms(),
+    };
+    let body = serde_json::to_string(&job).map_err(|e| ApiError::Internal(e.to_string()))?;
+    state.results.insert(id);
+    if let Err(e) = state.requests.send(&[body]).await {
+        state.results.remove(&id);
+        return Err(ApiError::Unavailable(format!(
+            "could not queue the query: {e}"
+        )));
+    }
+    Ok(pending(
+        StatusCode::ACCEPTED,
+        id,
+        "queued",
+        state.settings.retry_after_secs,
+        true,
+    ))
+}
+
+/// A `202` for a job still pending: its id and status, where to poll, and when.
+pub fn pending(
+    status: StatusCode,
+    id: Uuid,
+    what: &str,
+    retry_after: u64,
+    location: bool,
+) -> Response {
+    let mut response = (status, Json(json!({ "id": id, "status": what }))).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+    if location {
+        if let Ok(v) = HeaderValue::from_str(&format!("/results/{id}")) {
+            headers.insert(header::LOCATION, v);
+        }
+    }
+    response
+}
+
+fn chrono_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

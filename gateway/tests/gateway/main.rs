@@ -1,0 +1,6 @@
+//! Gateway tests: the real gateway on port 0, the real SQLite store and queue, real workers; separate
+//! processes where the behaviour is about processes.
+
+mod api;
+mod processes;
+mod support;

@@ -1,0 +1,1 @@
+//! Separate processes (next commit).
