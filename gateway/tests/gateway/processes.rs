@@ -1,1 +1,302 @@
-//! Separate processes (next commit).
+//! Gateways and workers as separate processes sharing one embedded database file, as on one machine.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use airq_common::queue::sqlite::SqliteQueues;
+use airq_common::queue::QueueService;
+use airq_common::store::sqlite::SqliteStore;
+use airq_common::store::ReadingStore;
+use airq_common::testing::fixtures::{readings, T0};
+use airq_common::time::format_rfc3339;
+
+use crate::support::sample_readings;
+
+/// A child process killed when dropped, so a failing test leaves nothing running.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Proc {
+    fn signal(&self, sig: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(self.0.id().to_string())
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    }
+}
+
+fn gateway(db: &str, extra: &[&str]) -> (Proc, String) {
+    let url = format!("sqlite://{db}");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_airq-gateway"))
+        .args(["--listen", "127.0.0.1:0", "--store", &url, "--queue", &url])
+        .args(extra)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn gateway");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut first = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut first)
+        .expect("read address");
+    let base = first
+        .trim()
+        .strip_prefix("airq-gateway listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
+        .to_string();
+    (Proc(child), base)
+}
+
+/// The `airq-worker` binary of this build. Cargo only provides `CARGO_BIN_EXE_*` for the package's own
+/// binaries, so the worker's is located next to this profile's outputs and built once if it is not there.
+fn worker_binary() -> &'static std::path::Path {
+    static PATH: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    PATH.get_or_init(|| {
+        let gateway = std::path::Path::new(env!("CARGO_BIN_EXE_airq-gateway"));
+        let path = gateway.with_file_name(format!("airq-worker{}", std::env::consts::EXE_SUFFIX));
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "-p", "airq-worker", "--bin", "airq-worker"])
+            .args(if cfg!(debug_assertions) {
+                vec![]
+            } else {
+                vec!["--release"]
+            })
+            .status()
+            .expect("cargo build airq-worker");
+        assert!(status.success(), "building airq-worker failed");
+        assert!(path.exists(), "{} missing after build", path.display());
+        path
+    })
+}
+
+fn worker(db: &str, extra: &[&str]) -> Proc {
+    let url = format!("sqlite://{db}");
+    let child = Command::new(worker_binary())
+        .args(["--store", &url, "--queue", &url])
+        .args(extra)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn worker");
+    Proc(child)
+}
+
+async fn seeded_db(dir: &tempfile::TempDir, data: &[airq_common::Reading]) -> String {
+    let db = dir
+        .path()
+        .join("airq.db")
+        .to_str()
+        .expect("utf8")
+        .to_string();
+    SqliteStore::open(&db)
+        .expect("store")
+        .upsert(data)
+        .await
+        .expect("upsert");
+    db
+}
+
+async fn poll_result(client: &reqwest::Client, base: &str, id: &str) -> reqwest::Response {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+    loop {
+        let r = client
+            .get(format!("{base}/results/{id}?wait=5s"))
+            .send()
+            .await
+            .expect("poll");
+        if r.status() != 202 {
+            return r;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "job {id} not done");
+    }
+}
+
+async fn submit(client: &reqwest::Client, base: &str, params: &str) -> String {
+    let r = client
+        .get(format!("{base}/api/query?{params}"))
+        .header("Prefer", "respond-async")
+        .send()
+        .await
+        .expect("submit");
+    assert_eq!(r.status(), 202);
+    r.json::<serde_json::Value>().await.expect("json")["id"]
+        .as_str()
+        .expect("id")
+        .to_string()
+}
+
+/// Two gateways and two workers: every client, whichever gateway it used, gets its own answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_gateways_two_workers_every_client_gets_its_own_answer() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = seeded_db(&dir, &sample_readings()).await;
+    let (_g1, base1) = gateway(&db, &[]);
+    let (_g2, base2) = gateway(&db, &[]);
+    let _w1 = worker(&db, &[]);
+    let _w2 = worker(&db, &[]);
+    let client = reqwest::Client::new();
+    // Distinct queries (one per index bound), so that a mixed-up answer would show.
+    let params: Vec<String> = (1..=6)
+        .map(|aqi| format!("start=2019-04-16&end=2019-04-17&min_aqi={aqi}&max_aqi={aqi}"))
+        .chain([
+            "start=2019-04-16&end=2019-04-17&country=DE".to_string(),
+            "start=2019-04-16&end=2019-04-17&country=NL".into(),
+        ])
+        .collect();
+    let mut clients = Vec::new();
+    for (i, p) in params.iter().enumerate() {
+        let base = if i % 2 == 0 {
+            base1.clone()
+        } else {
+            base2.clone()
+        };
+        let (client, p) = (client.clone(), p.clone());
+        clients.push(tokio::spawn(async move {
+            let id = submit(&client, &base, &p).await;
+            let queued = poll_result(&client, &base, &id).await;
+            assert_eq!(queued.status(), 200, "{p}");
+            let queued = queued.bytes().await.expect("body");
+            let direct = client
+                .get(format!("{base}/api/query?{p}"))
+                .send()
+                .await
+                .expect("direct")
+                .bytes()
+                .await
+                .expect("body");
+            assert_eq!(queued, direct, "{p}");
+            queued.len()
+        }));
+    }
+    let mut sizes = Vec::new();
+    for c in clients {
+        sizes.push(c.await.expect("client"));
+    }
+    sizes.sort();
+    sizes.dedup();
+    assert!(sizes.len() >= 4, "the queries should differ: {sizes:?}");
+}
+
+/// A worker killed in the middle of a job: the job is delivered again and the client still gets its answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_killed_mid_job_loses_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut data = readings(60_000, 2);
+    for (i, r) in data.iter_mut().enumerate() {
+        r.sensor_id = 10_000 + i as u64;
+    }
+    let db = seeded_db(&dir, &data).await;
+    let (_g, base) = gateway(&db, &[]);
+    let client = reqwest::Client::new();
+    let params = format!(
+        "start={}&end={}",
+        format_rfc3339(T0),
+        format_rfc3339(T0 + 2 * 3600)
+    );
+    let direct = client
+        .get(format!("{base}/api/query?{params}"))
+        .send()
+        .await
+        .expect("direct")
+        .bytes()
+        .await
+        .expect("body");
+
+    // Catch the worker holding the job: freeze it as soon as the gateway reports the job running, and make
+    // sure it had not finished. A fast worker may beat the freeze; then try again with a new job.
+    let mut caught = None;
+    for _attempt in 0..5 {
+        let victim = worker(&db, &["--visibility", "2s", "--concurrency", "1"]);
+        let id = submit(&client, &base, &params).await;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        let status = loop {
+            let r = client
+                .get(format!("{base}/results/{id}"))
+                .send()
+                .await
+                .expect("poll");
+            let code = r.status().as_u16();
+            let body = r.bytes().await.expect("body");
+            if code != 202 || body.windows(7).any(|w| w == b"running") {
+                break code;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "job never started");
+        };
+        victim.signal("STOP");
+        let still = client
+            .get(format!("{base}/results/{id}"))
+            .send()
+            .await
+            .expect("poll")
+            .status();
+        victim.signal("KILL");
+        drop(victim);
+        if status == 202 && still == 202 {
+            caught = Some(id);
+            break;
+        }
+    }
+    let id = caught.expect("could not catch a worker mid-job in 5 tries");
+    let _rescuer = worker(&db, &["--visibility", "2s"]);
+    let answer = poll_result(&client, &base, &id).await;
+    assert_eq!(answer.status(), 200);
+    assert!(
+        answer.bytes().await.expect("body") == direct,
+        "the redelivered answer differs"
+    );
+}
+
+/// SIGTERM: the gateway finishes, removes its reply queue and exits 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_the_gateway_cleanly() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = seeded_db(&dir, &sample_readings()).await;
+    let (mut g, base) = gateway(&db, &[]);
+    let client = reqwest::Client::new();
+    assert_eq!(
+        client
+            .get(format!("{base}/readyz"))
+            .send()
+            .await
+            .expect("readyz")
+            .status(),
+        200
+    );
+    let queues = SqliteQueues::open(&db).expect("queues");
+    let count_replies = || rusqlite_count(&db);
+    assert_eq!(count_replies(), 1, "one reply queue while running");
+    g.signal("TERM");
+    let status = tokio::task::spawn_blocking(move || {
+        let status = g.0.wait().expect("wait");
+        std::mem::forget(g);
+        status
+    })
+    .await
+    .expect("join");
+    assert!(status.success(), "{status}");
+    assert_eq!(count_replies(), 0, "reply queue removed");
+    queues.check().await.expect("queue file still fine");
+}
+
+/// Reply queues in the file (their names start with `airq-reply-`).
+fn rusqlite_count(db: &str) -> usize {
+    let conn = rusqlite::Connection::open(db).expect("open");
+    conn.query_row(
+        "SELECT COUNT(*) FROM queues WHERE name LIKE 'airq-reply-%'",
+        [],
+        |r| r.get::<_, i64>(0),
+    )
+    .expect("count") as usize
+}
