@@ -1,14 +1,71 @@
-//! DynamoDB reading store. (Being written; see docs/architecture.md for the key design.)
+//! The DynamoDB reading store.
+//!
+//! Key design (see `docs/architecture.md`), chosen so that a query reads items in proportion to its answer and
+//! never scans the table (the legacy system scanned the whole table for every query):
+//!
+//! | | partition key | sort key |
+//! | --- | --- | --- |
+//! | table | `pk` = UTC hour, `2019-04-16T14` | `sk` = `{timestamp:011}#{sensor_id:020}` |
+//! | GSI `by_country_hour` | `ch` = `{COUNTRY}#{hour}` (`-` for no country) | `sk` |
+//!
+//! - The primary key is derived from (sensor_id, timestamp) alone, so putting the same reading again replaces it:
+//!   idempotent ingest without conditional writes.
+//! - Zero padding makes the sort key's byte order equal (timestamp, sensor_id) order for timestamps from 1970
+//!   on, so each hour partition is read already in answer order and hours are visited in order: no sorting.
+//! - A query with a country reads the GSI partitions `COUNTRY#hour` of its window, one without reads the table's
+//!   hour partitions; band and index bounds are a filter expression. A small `meta`/`bounds` item keeps the
+//!   earliest and latest stored timestamps, so a window of years does not issue one request per empty hour.
+//! - Writes: `BatchWriteItem` of at most 25 distinct keys (enforced here; the emulator accepts more), several
+//!   in flight, `UnprocessedItems` retried with exponential backoff and full jitter, and an optional write-rate
+//!   cap (governor) to stay inside a capacity budget.
+
+use std::collections::HashMap;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
+    KeyType, Projection, ProjectionType, PutRequest, ScalarAttributeType, Select, TableStatus,
+    WriteRequest,
+};
+use aws_sdk_dynamodb::Client;
+use futures::stream::{self, StreamExt, TryStreamExt};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use rand::Rng;
 
-use super::{PageStream, ReadingStore, StoreError};
+use super::{Page, PageStream, ReadingStore, StoreError};
+use crate::index::Band;
 use crate::query::Query;
 use crate::reading::Reading;
+use crate::time::{hour_bucket, EpochSeconds};
 
+/// Table partition key attribute: the reading's UTC hour.
+pub const PK: &str = "pk";
+/// Sort key attribute (table and GSI): zero-padded `timestamp#sensor_id`.
+pub const SK: &str = "sk";
+/// GSI partition key attribute: `COUNTRY#hour`.
+pub const CH: &str = "ch";
+/// The GSI serving queries with a country.
+pub const COUNTRY_INDEX: &str = "by_country_hour";
+/// Items per `BatchWriteItem`: DynamoDB's limit.
+pub const BATCH_LIMIT: usize = 25;
+
+const META_PK: &str = "meta";
+const META_SK: &str = "bounds";
+/// Retries of a batch's unprocessed items before the write fails (transient).
+const MAX_ATTEMPTS: u32 = 10;
+const BACKOFF_BASE: Duration = Duration::from_millis(25);
+const BACKOFF_CAP: Duration = Duration::from_secs(5);
+
+/// How the store writes.
 #[derive(Debug, Clone)]
 pub struct WriteOptions {
-    pub max_writes_per_second: Option<u32>,
+    /// Items written per second at most (a capacity budget); `None` for no cap.
+    pub max_writes_per_second: Option<NonZeroU32>,
+    /// `BatchWriteItem` requests in flight at once.
     pub batches_in_flight: usize,
 }
 
@@ -21,43 +78,677 @@ impl Default for WriteOptions {
     }
 }
 
+/// The store over one table.
+#[derive(Clone)]
 pub struct DynamoStore {
-    table: String,
+    client: Client,
+    table: Arc<str>,
+    options: WriteOptions,
+    limiter: Option<Arc<DefaultDirectRateLimiter>>,
+}
+
+/// The sort key: byte order equals (timestamp, sensor_id) order for timestamps >= 0.
+pub fn sort_key(timestamp: EpochSeconds, sensor_id: u64) -> String {
+    format!("{:011}#{sensor_id:020}", timestamp.max(0))
+}
+
+/// The GSI partition of a reading or query: country (upper case, `-` when empty) and hour.
+pub fn country_hour(country: &str, hour: &str) -> String {
+    let country = country.trim();
+    if country.is_empty() {
+        format!("-#{hour}")
+    } else {
+        format!("{}#{hour}", country.to_ascii_uppercase())
+    }
+}
+
+/// Splits readings into write batches of at most [`BATCH_LIMIT`] distinct keys; of several readings with one key
+/// the last wins (DynamoDB rejects a batch that names a key twice, and the trait says a later write wins).
+pub fn write_batches(readings: &[Reading]) -> Vec<Vec<&Reading>> {
+    let mut last: HashMap<(EpochSeconds, u64), usize> = HashMap::with_capacity(readings.len());
+    for (i, r) in readings.iter().enumerate() {
+        last.insert((r.timestamp, r.sensor_id), i);
+    }
+    let unique: Vec<&Reading> = readings
+        .iter()
+        .enumerate()
+        .filter(|(i, r)| last.get(&(r.timestamp, r.sensor_id)) == Some(i))
+        .map(|(_, r)| r)
+        .collect();
+    unique
+        .chunks(BATCH_LIMIT)
+        .map(<[&Reading]>::to_vec)
+        .collect()
+}
+
+/// Exponential backoff with full jitter: a random delay in `[0, min(cap, base * 2^attempt)]`.
+pub fn backoff(attempt: u32, rng: &mut impl Rng) -> Duration {
+    let ceiling = BACKOFF_BASE
+        .saturating_mul(1u32 << attempt.min(16))
+        .min(BACKOFF_CAP);
+    ceiling.mul_f64(rng.gen_range(0.0..=1.0))
+}
+
+fn num(v: impl std::fmt::Display) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn item(r: &Reading) -> HashMap<String, AttributeValue> {
+    let hour = hour_bucket(r.timestamp);
+    let mut item = HashMap::with_capacity(16);
+    item.insert(
+        CH.to_string(),
+        AttributeValue::S(country_hour(&r.country, &hour)),
+    );
+    item.insert(PK.to_string(), AttributeValue::S(hour));
+    item.insert(
+        SK.to_string(),
+        AttributeValue::S(sort_key(r.timestamp, r.sensor_id)),
+    );
+    item.insert("sensor_id".into(), num(r.sensor_id));
+    item.insert("ts".into(), num(r.timestamp));
+    item.insert(
+        "sensor_type".into(),
+        AttributeValue::S(r.sensor_type.clone()),
+    );
+    item.insert("country".into(), AttributeValue::S(r.country.clone()));
+    item.insert("aqi".into(), num(r.aqi));
+    item.insert(
+        "band".into(),
+        AttributeValue::S(r.band.as_str().to_string()),
+    );
+    let optional = [
+        ("id", r.id.map(num)),
+        ("location_id", r.location_id.map(num)),
+        ("latitude", r.latitude.map(num)),
+        ("longitude", r.longitude.map(num)),
+        ("altitude", r.altitude.map(num)),
+        ("indoor", r.indoor.map(AttributeValue::Bool)),
+        ("pm10", r.pm10.map(num)),
+        ("pm25", r.pm25.map(num)),
+    ];
+    for (name, value) in optional {
+        if let Some(v) = value {
+            item.insert(name.to_string(), v);
+        }
+    }
+    item
+}
+
+fn reading(item: &HashMap<String, AttributeValue>) -> Result<Reading, StoreError> {
+    fn n<T: std::str::FromStr>(
+        item: &HashMap<String, AttributeValue>,
+        key: &str,
+    ) -> Result<Option<T>, StoreError> {
+        match item.get(key) {
+            None | Some(AttributeValue::Null(_)) => Ok(None),
+            Some(AttributeValue::N(text)) => text
+                .parse()
+                .map(Some)
+                .map_err(|_| StoreError::Corrupt(format!("{key} = {text:?} is not a number"))),
+            Some(other) => Err(StoreError::Corrupt(format!(
+                "{key} has the wrong type: {other:?}"
+            ))),
+        }
+    }
+    fn s(item: &HashMap<String, AttributeValue>, key: &str) -> Result<String, StoreError> {
+        match item.get(key) {
+            Some(AttributeValue::S(text)) => Ok(text.clone()),
+            None => Ok(String::new()),
+            Some(other) => Err(StoreError::Corrupt(format!(
+                "{key} has the wrong type: {other:?}"
+            ))),
+        }
+    }
+    fn required<T>(v: Option<T>, key: &str) -> Result<T, StoreError> {
+        v.ok_or_else(|| StoreError::Corrupt(format!("{key} is missing")))
+    }
+    let band = s(item, "band")?
+        .parse::<Band>()
+        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    Ok(Reading {
+        id: n(item, "id")?,
+        sensor_id: required(n(item, "sensor_id")?, "sensor_id")?,
+        sensor_type: s(item, "sensor_type")?,
+        location_id: n(item, "location_id")?,
+        latitude: n(item, "latitude")?,
+        longitude: n(item, "longitude")?,
+        altitude: n(item, "altitude")?,
+        country: s(item, "country")?,
+        indoor: match item.get("indoor") {
+            Some(AttributeValue::Bool(b)) => Some(*b),
+            _ => None,
+        },
+        timestamp: required(n(item, "ts")?, "ts")?,
+        pm10: n(item, "pm10")?,
+        pm25: n(item, "pm25")?,
+        aqi: required(n(item, "aqi")?, "aqi")?,
+        band,
+    })
+}
+
+/// Maps an SDK error, deciding whether it is worth retrying.
+fn sdk_error<E, R>(operation: &'static str, table: &str, err: SdkError<E, R>) -> StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    let transient = match &err {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            true
+        }
+        SdkError::ServiceError(e) => matches!(
+            e.err().code(),
+            Some(
+                "ProvisionedThroughputExceededException"
+                    | "ThrottlingException"
+                    | "RequestLimitExceeded"
+                    | "InternalServerError"
+                    | "ServiceUnavailable"
+            )
+        ),
+        _ => false,
+    };
+    StoreError::DynamoDb {
+        operation,
+        table: table.to_string(),
+        message: aws_sdk_dynamodb::error::DisplayErrorContext(&err).to_string(),
+        transient,
+    }
+}
+
+fn build_error(table: &str, e: aws_sdk_dynamodb::error::BuildError) -> StoreError {
+    StoreError::DynamoDb {
+        operation: "build request",
+        table: table.to_string(),
+        message: e.to_string(),
+        transient: false,
+    }
+}
+
+/// Creates the table (on-demand billing) with the key schema above, if it does not exist, and waits until it is
+/// active. The same constants the store reads and writes with define it: one definition.
+pub async fn create_table(client: &Client, table: &str) -> Result<(), StoreError> {
+    let attr = |name: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(name)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .map_err(|e| build_error(table, e))
+    };
+    let key = |name: &str, kind: KeyType| {
+        KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(kind)
+            .build()
+            .map_err(|e| build_error(table, e))
+    };
+    let gsi = GlobalSecondaryIndex::builder()
+        .index_name(COUNTRY_INDEX)
+        .key_schema(key(CH, KeyType::Hash)?)
+        .key_schema(key(SK, KeyType::Range)?)
+        .projection(
+            Projection::builder()
+                .projection_type(ProjectionType::All)
+                .build(),
+        )
+        .build()
+        .map_err(|e| build_error(table, e))?;
+    let created = client
+        .create_table()
+        .table_name(table)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attr(PK)?)
+        .attribute_definitions(attr(SK)?)
+        .attribute_definitions(attr(CH)?)
+        .key_schema(key(PK, KeyType::Hash)?)
+        .key_schema(key(SK, KeyType::Range)?)
+        .global_secondary_indexes(gsi)
+        .send()
+        .await;
+    match created {
+        Ok(_) => {}
+        Err(e) if e.code() == Some("ResourceInUseException") => {}
+        Err(e) => return Err(sdk_error("CreateTable", table, e)),
+    }
+    // Wait (bounded) for ACTIVE: a new table takes seconds on AWS.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(300);
+    loop {
+        let described = client
+            .describe_table()
+            .table_name(table)
+            .send()
+            .await
+            .map_err(|e| sdk_error("DescribeTable", table, e))?;
+        if described.table().and_then(|t| t.table_status()) == Some(&TableStatus::Active) {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(StoreError::DynamoDb {
+                operation: "CreateTable",
+                table: table.to_string(),
+                message: "the table did not become ACTIVE within 5 minutes".into(),
+                transient: true,
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }
 
 impl DynamoStore {
     pub fn new(
-        _config: &aws_config::SdkConfig,
+        config: &aws_config::SdkConfig,
         table: &str,
-        _options: WriteOptions,
+        options: WriteOptions,
     ) -> Result<Self, StoreError> {
+        if table.is_empty() {
+            return Err(StoreError::InvalidUrl {
+                url: format!("dynamodb://{table}"),
+                reason: "the table name is empty".into(),
+            });
+        }
+        let limiter = options.max_writes_per_second.map(|rate| {
+            // The burst must hold a whole batch, or a batch could never be admitted.
+            let burst = rate.max(NonZeroU32::new(BATCH_LIMIT as u32).unwrap_or(NonZeroU32::MIN));
+            Arc::new(RateLimiter::direct(
+                Quota::per_second(rate).allow_burst(burst),
+            ))
+        });
         Ok(DynamoStore {
-            table: table.to_string(),
+            client: Client::new(config),
+            table: table.into(),
+            options,
+            limiter,
         })
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// Creates this store's table if needed (see [`create_table`]).
+    pub async fn ensure_table(&self) -> Result<(), StoreError> {
+        create_table(&self.client, &self.table).await
+    }
+
+    /// One `PutItem` per reading, one at a time: what the legacy loader did. Only for benchmark comparisons.
+    pub async fn put_one_by_one(&self, readings: &[Reading]) -> Result<u64, StoreError> {
+        for r in readings {
+            self.client
+                .put_item()
+                .table_name(&*self.table)
+                .set_item(Some(item(r)))
+                .send()
+                .await
+                .map_err(|e| sdk_error("PutItem", &self.table, e))?;
+        }
+        self.widen_bounds(readings).await?;
+        Ok(readings.len() as u64)
+    }
+
+    fn write_requests(&self, batch: Vec<&Reading>) -> Result<Vec<WriteRequest>, StoreError> {
+        batch
+            .into_iter()
+            .map(|r| {
+                PutRequest::builder()
+                    .set_item(Some(item(r)))
+                    .build()
+                    .map(|put| WriteRequest::builder().put_request(put).build())
+                    .map_err(|e| build_error(&self.table, e))
+            })
+            .collect()
+    }
+
+    async fn write_batch(self, mut requests: Vec<WriteRequest>) -> Result<u64, StoreError> {
+        let n = requests.len() as u64;
+        if let Some(limiter) = &self.limiter {
+            let cells = NonZeroU32::new(requests.len() as u32).unwrap_or(NonZeroU32::MIN);
+            // `until_n_ready` fails only when n exceeds the burst, which holds a whole batch by construction.
+            let _ = limiter.until_n_ready(cells).await;
+        }
+        let mut attempt = 0;
+        loop {
+            let out = self
+                .client
+                .batch_write_item()
+                .request_items(self.table.to_string(), requests)
+                .send()
+                .await
+                .map_err(|e| sdk_error("BatchWriteItem", &self.table, e))?;
+            requests = out
+                .unprocessed_items()
+                .and_then(|u| u.get(&*self.table))
+                .cloned()
+                .unwrap_or_default();
+            if requests.is_empty() {
+                return Ok(n);
+            }
+            attempt += 1;
+            if attempt >= MAX_ATTEMPTS {
+                return Err(StoreError::DynamoDb {
+                    operation: "BatchWriteItem",
+                    table: self.table.to_string(),
+                    message: format!(
+                        "{} items still unprocessed after {MAX_ATTEMPTS} attempts",
+                        requests.len()
+                    ),
+                    transient: true,
+                });
+            }
+            let nap = backoff(attempt, &mut rand::thread_rng());
+            tracing::debug!(
+                unprocessed = requests.len(),
+                attempt,
+                ?nap,
+                "retrying unprocessed items"
+            );
+            tokio::time::sleep(nap).await;
+        }
+    }
+
+    /// Widens the stored time bounds to cover `readings`.
+    async fn widen_bounds(&self, readings: &[Reading]) -> Result<(), StoreError> {
+        let (Some(lo), Some(hi)) = (
+            readings.iter().map(|r| r.timestamp).min(),
+            readings.iter().map(|r| r.timestamp).max(),
+        ) else {
+            return Ok(());
+        };
+        for (attr, value, cmp) in [("lo", lo, ">"), ("hi", hi, "<")] {
+            let result = self
+                .client
+                .update_item()
+                .table_name(&*self.table)
+                .key(PK, AttributeValue::S(META_PK.into()))
+                .key(SK, AttributeValue::S(META_SK.into()))
+                .update_expression("SET #a = :v")
+                .condition_expression(format!("attribute_not_exists(#a) OR #a {cmp} :v"))
+                .expression_attribute_names("#a", attr)
+                .expression_attribute_values(":v", num(value))
+                .send()
+                .await;
+            match result {
+                Ok(_) => {}
+                Err(e) if e.code() == Some("ConditionalCheckFailedException") => {}
+                Err(e) => return Err(sdk_error("UpdateItem", &self.table, e)),
+            }
+        }
+        Ok(())
+    }
+
+    async fn bounds(&self) -> Result<Option<(EpochSeconds, EpochSeconds)>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&*self.table)
+            .key(PK, AttributeValue::S(META_PK.into()))
+            .key(SK, AttributeValue::S(META_SK.into()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| sdk_error("GetItem", &self.table, e))?;
+        let Some(item) = out.item() else {
+            return Ok(None);
+        };
+        let get = |k: &str| match item.get(k) {
+            Some(AttributeValue::N(t)) => t.parse::<EpochSeconds>().ok(),
+            _ => None,
+        };
+        Ok(get("lo").zip(get("hi")))
+    }
+}
+
+/// Where a query stands between pages.
+struct Cursor {
+    store: DynamoStore,
+    query: Query,
+    page_size: i32,
+    /// The hour being read (its first second) and the last hour to read.
+    hour: EpochSeconds,
+    last_hour: EpochSeconds,
+    start_key: Option<HashMap<String, AttributeValue>>,
+    /// Items examined by requests whose pages came back empty, carried into the next page.
+    carried_scan: u64,
+    done: bool,
+}
+
+impl Cursor {
+    async fn next_page(mut self) -> Result<Option<(Page, Cursor)>, StoreError> {
+        while !self.done {
+            let hour = hour_bucket(self.hour);
+            let lo = sort_key(self.query.start, 0);
+            let hi = sort_key(self.query.end, u64::MAX);
+            let mut request = self
+                .store
+                .client
+                .query()
+                .table_name(&*self.store.table)
+                .limit(self.page_size)
+                .key_condition_expression("#p = :p AND #s BETWEEN :lo AND :hi")
+                .expression_attribute_names("#s", SK)
+                .expression_attribute_names("#aqi", "aqi")
+                .expression_attribute_values(":lo", AttributeValue::S(lo))
+                .expression_attribute_values(":hi", AttributeValue::S(hi))
+                .expression_attribute_values(":min", num(self.query.min_aqi))
+                .expression_attribute_values(":max", num(self.query.max_aqi))
+                .set_exclusive_start_key(self.start_key.take());
+            request = match &self.query.country {
+                Some(country) => request
+                    .index_name(COUNTRY_INDEX)
+                    .expression_attribute_names("#p", CH)
+                    .expression_attribute_values(
+                        ":p",
+                        AttributeValue::S(country_hour(country, &hour)),
+                    ),
+                None => request
+                    .expression_attribute_names("#p", PK)
+                    .expression_attribute_values(":p", AttributeValue::S(hour)),
+            };
+            request = match self.query.band {
+                Some(band) => request
+                    .filter_expression("#aqi BETWEEN :min AND :max AND #band = :band")
+                    .expression_attribute_names("#band", "band")
+                    .expression_attribute_values(":band", AttributeValue::S(band.as_str().into())),
+                None => request.filter_expression("#aqi BETWEEN :min AND :max"),
+            };
+            let out = request
+                .send()
+                .await
+                .map_err(|e| sdk_error("Query", &self.store.table, e))?;
+            self.carried_scan += out.scanned_count().max(0) as u64;
+            self.start_key = out.last_evaluated_key().cloned();
+            if self.start_key.is_none() {
+                self.hour += 3600;
+                self.done = self.hour > self.last_hour;
+            }
+            let readings = out
+                .items()
+                .iter()
+                .map(reading)
+                .collect::<Result<Vec<_>, _>>()?;
+            if !readings.is_empty() || self.done {
+                let scanned = Some(std::mem::take(&mut self.carried_scan));
+                if readings.is_empty() && scanned == Some(0) {
+                    return Ok(None);
+                }
+                return Ok(Some((Page { readings, scanned }, self)));
+            }
+        }
+        Ok(None)
     }
 }
 
 #[async_trait]
 impl ReadingStore for DynamoStore {
-    async fn upsert(&self, _readings: &[Reading]) -> Result<u64, StoreError> {
-        Err(StoreError::Task(
-            "dynamodb store not implemented yet".into(),
-        ))
+    async fn upsert(&self, readings: &[Reading]) -> Result<u64, StoreError> {
+        if readings.is_empty() {
+            return Ok(0);
+        }
+        // Owned requests and a cloned handle per batch: the futures run concurrently and borrow nothing.
+        let batches = write_batches(readings)
+            .into_iter()
+            .map(|batch| self.write_requests(batch))
+            .collect::<Result<Vec<_>, _>>()?;
+        let written = stream::iter(batches)
+            .map(|requests| self.clone().write_batch(requests))
+            .buffer_unordered(self.options.batches_in_flight.max(1))
+            .try_fold(0u64, |sum, n| async move { Ok(sum + n) })
+            .await?;
+        self.widen_bounds(readings).await?;
+        Ok(written)
     }
-    fn query(&self, _query: &Query, _page_size: usize) -> PageStream {
-        Box::pin(futures::stream::empty())
+
+    fn query(&self, query: &Query, page_size: usize) -> PageStream {
+        let store = self.clone();
+        let query = query.clone();
+        let page_size = page_size.clamp(1, i32::MAX as usize) as i32;
+        let first = async move {
+            let Some((lo, hi)) = store.bounds().await? else {
+                return Ok::<_, StoreError>(None);
+            };
+            let start = query.start.max(lo).max(0);
+            let end = query.end.min(hi);
+            if start > end {
+                return Ok(None);
+            }
+            Ok(Some(Cursor {
+                hour: start - start.rem_euclid(3600),
+                last_hour: end - end.rem_euclid(3600),
+                store,
+                query,
+                page_size,
+                start_key: None,
+                carried_scan: 0,
+                done: false,
+            }))
+        };
+        let pages = stream::once(first)
+            .map_ok(|cursor| {
+                stream::try_unfold(cursor, |cursor| async move {
+                    match cursor {
+                        Some(c) => Ok(c.next_page().await?.map(|(page, next)| (page, Some(next)))),
+                        None => Ok(None),
+                    }
+                })
+            })
+            .try_flatten();
+        Box::pin(pages)
     }
+
     async fn count(&self) -> Result<u64, StoreError> {
-        Err(StoreError::Task(
-            "dynamodb store not implemented yet".into(),
-        ))
+        // A full scan: fine for tests and status, not for a hot path.
+        let mut total = 0u64;
+        let mut start_key = None;
+        loop {
+            let out = self
+                .client
+                .scan()
+                .table_name(&*self.table)
+                .select(Select::Count)
+                .filter_expression("#p <> :meta")
+                .expression_attribute_names("#p", PK)
+                .expression_attribute_values(":meta", AttributeValue::S(META_PK.into()))
+                .set_exclusive_start_key(start_key)
+                .send()
+                .await
+                .map_err(|e| sdk_error("Scan", &self.table, e))?;
+            total += out.count().max(0) as u64;
+            start_key = out.last_evaluated_key().cloned();
+            if start_key.is_none() {
+                return Ok(total);
+            }
+        }
     }
+
     async fn check(&self) -> Result<(), StoreError> {
-        Err(StoreError::Task(
-            "dynamodb store not implemented yet".into(),
-        ))
+        let out = self
+            .client
+            .describe_table()
+            .table_name(&*self.table)
+            .send()
+            .await
+            .map_err(|e| sdk_error("DescribeTable", &self.table, e))?;
+        match out.table().and_then(|t| t.table_status()) {
+            Some(TableStatus::Active) | Some(TableStatus::Updating) => Ok(()),
+            other => Err(StoreError::DynamoDb {
+                operation: "DescribeTable",
+                table: self.table.to_string(),
+                message: format!("the table is not active ({other:?})"),
+                transient: true,
+            }),
+        }
     }
+
     fn describe(&self) -> String {
         format!("dynamodb://{}", self.table)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::fixtures::readings;
+
+    #[test]
+    fn sort_keys_order_like_timestamp_then_sensor() {
+        let mut keys = vec![
+            sort_key(10, 2),
+            sort_key(9, 100),
+            sort_key(10, 1),
+            sort_key(1_555_424_572, 0),
+        ];
+        keys.sort();
+        assert_eq!(
+            keys,
+            vec![
+                sort_key(9, 100),
+                sort_key(10, 1),
+                sort_key(10, 2),
+                sort_key(1_555_424_572, 0)
+            ]
+        );
+        assert!(sort_key(99_999_999_999, u64::MAX) > sort_key(99_999_999_999, 0));
+    }
+
+    #[test]
+    fn batches_hold_25_distinct_keys_and_the_last_write_wins() {
+        let mut data = readings(60, 1);
+        let mut dup = data[3].clone();
+        dup.pm25 = Some(123.0);
+        data.push(dup);
+        let batches = write_batches(&data);
+        assert!(batches.iter().all(|b| b.len() <= BATCH_LIMIT));
+        for b in &batches {
+            let mut keys: Vec<_> = b.iter().map(|r| (r.timestamp, r.sensor_id)).collect();
+            keys.sort();
+            keys.dedup();
+            assert_eq!(keys.len(), b.len(), "a key twice in one batch");
+        }
+        let kept: Vec<&Reading> = batches.into_iter().flatten().collect();
+        let distinct: std::collections::HashSet<_> =
+            data.iter().map(|r| (r.timestamp, r.sensor_id)).collect();
+        assert_eq!(kept.len(), distinct.len());
+        let winner = kept
+            .iter()
+            .find(|r| (r.timestamp, r.sensor_id) == (data[3].timestamp, data[3].sensor_id))
+            .expect("kept");
+        assert_eq!(winner.pm25, Some(123.0));
+    }
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let mut rng = rand::thread_rng();
+        for attempt in 0..30 {
+            let d = backoff(attempt, &mut rng);
+            assert!(d <= BACKOFF_CAP);
+            assert!(d <= BACKOFF_BASE.saturating_mul(1 << attempt.min(16)));
+        }
+    }
+
+    #[test]
+    fn items_round_trip() {
+        for r in readings(40, 2) {
+            assert_eq!(reading(&item(&r)).expect("item"), r);
+        }
     }
 }

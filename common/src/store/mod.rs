@@ -115,6 +115,8 @@ pub async fn open_store(url: &str) -> Result<Arc<dyn ReadingStore>, StoreError> 
     if let Some(table) = url.strip_prefix("dynamodb://") {
         let config = crate::aws::sdk_config().await;
         let store = dynamodb::DynamoStore::new(&config, table, dynamodb::WriteOptions::default())?;
+        // Create the table on first use (idempotent), so a fresh account needs no separate setup step.
+        store.ensure_table().await?;
         return Ok(Arc::new(store));
     }
     Err(StoreError::InvalidUrl {

@@ -2,5 +2,6 @@
 //! local AWS emulator harness.
 
 pub mod conformance;
+pub mod emulator;
 pub mod fixtures;
 pub mod queue_conformance;

@@ -1,0 +1,136 @@
+//! The DynamoDB store on the local emulator: conformance, and proof from DynamoDB's own `ScannedCount` that a
+//! selective query reads its answer's partition, not the table.
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+
+use airq_common::store::dynamodb::{create_table, DynamoStore, WriteOptions};
+use airq_common::store::{collect, ReadingStore};
+use airq_common::testing::emulator::{unique_name, Emulator};
+use airq_common::testing::fixtures::{expected, readings, T0};
+use airq_common::time::hour_bucket;
+use airq_common::Query;
+use futures::StreamExt;
+
+async fn store_with(options: WriteOptions) -> DynamoStore {
+    let config = Emulator::shared().sdk_config().await;
+    let store = DynamoStore::new(&config, &unique_name("readings"), options).expect("store");
+    store.ensure_table().await.expect("create table");
+    store
+}
+
+async fn fresh() -> Arc<dyn ReadingStore> {
+    Arc::new(store_with(WriteOptions::default()).await)
+}
+
+airq_common::store_conformance_tests!(fresh());
+
+fn window(start: i64, end: i64, country: Option<&str>) -> Query {
+    Query {
+        start,
+        end,
+        country: country.map(str::to_string),
+        band: None,
+        min_aqi: 0,
+        max_aqi: 10,
+    }
+}
+
+/// Sums DynamoDB's ScannedCount over a query's pages.
+async fn scanned(store: &DynamoStore, q: &Query) -> (u64, usize) {
+    let mut pages = store.query(q, 100);
+    let (mut scanned, mut returned) = (0, 0);
+    while let Some(page) = pages.next().await {
+        let page = page.expect("page");
+        scanned += page.scanned.expect("dynamodb reports ScannedCount");
+        returned += page.readings.len();
+    }
+    (scanned, returned)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_selective_query_reads_its_partition_not_the_table() {
+    let store = store_with(WriteOptions::default()).await;
+    // Distinct sensors so every reading is its own item: 8 hours, four countries (one of them none).
+    let mut data = readings(1600, 8);
+    for (i, r) in data.iter_mut().enumerate() {
+        r.sensor_id = 50_000 + i as u64;
+    }
+    store.upsert(&data).await.expect("upsert");
+    let total = store.count().await.expect("count");
+    assert_eq!(total, 1600);
+
+    let hour = T0 + 3 * 3600;
+    let in_hour = |r: &&airq_common::Reading| hour_bucket(r.timestamp) == hour_bucket(hour);
+    let de_items = data
+        .iter()
+        .filter(in_hour)
+        .filter(|r| r.country == "DE")
+        .count() as u64;
+    let hour_items = data.iter().filter(in_hour).count() as u64;
+    assert!(de_items > 0 && hour_items > de_items);
+
+    let de = window(hour, hour + 3599, Some("DE"));
+    let (scanned_de, returned_de) = scanned(&store, &de).await;
+    assert_eq!(returned_de, expected(&data, &de).len());
+    assert_eq!(
+        scanned_de, de_items,
+        "read exactly the DE items of that hour"
+    );
+    assert!(scanned_de * 10 < total, "{scanned_de} of {total}");
+
+    let all = window(hour, hour + 3599, None);
+    let (scanned_all, returned_all) = scanned(&store, &all).await;
+    assert_eq!(returned_all as u64, hour_items);
+    assert_eq!(scanned_all, hour_items, "read exactly that hour's items");
+
+    // A filter on band or index does not change what is read, only what is returned.
+    let band = Query {
+        band: Some(airq_common::Band::High),
+        ..de.clone()
+    };
+    let (scanned_band, returned_band) = scanned(&store, &band).await;
+    assert_eq!(scanned_band, de_items);
+    assert_eq!(returned_band, expected(&data, &band).len());
+
+    // A window far wider than the data does not walk empty hours: the bounds item clamps it.
+    let years = window(0, T0 + 86_400 * 3650, Some("NL"));
+    let answer = collect(store.query(&years, 500)).await.expect("query");
+    assert_eq!(answer, expected(&data, &years));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_respect_a_rate_cap() {
+    let options = WriteOptions {
+        max_writes_per_second: NonZeroU32::new(400),
+        batches_in_flight: 2,
+    };
+    let store = store_with(options).await;
+    let mut data = readings(300, 2);
+    for (i, r) in data.iter_mut().enumerate() {
+        r.sensor_id = 70_000 + i as u64;
+    }
+    assert_eq!(store.upsert(&data).await.expect("upsert"), 300);
+    assert_eq!(store.count().await.expect("count"), 300);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn creating_the_table_twice_is_fine() {
+    let config = Emulator::shared().sdk_config().await;
+    let client = aws_sdk_dynamodb::Client::new(&config);
+    let name = unique_name("twice");
+    create_table(&client, &name).await.expect("first");
+    create_table(&client, &name).await.expect("second");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_by_one_puts_store_the_same_readings() {
+    let store = store_with(WriteOptions::default()).await;
+    let data = readings(30, 1);
+    store.put_one_by_one(&data).await.expect("puts");
+    let q = window(T0, T0 + 3600, None);
+    assert_eq!(
+        collect(store.query(&q, 7)).await.expect("query"),
+        expected(&data, &q)
+    );
+}
