@@ -7,6 +7,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 pub mod sqlite;
+pub mod sqs;
 
 /// The largest message every SQS deployment and emulator accepts; the default part size for results.
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 256 * 1024;
@@ -156,6 +157,16 @@ pub async fn open_service(url: &str) -> Result<(Arc<dyn QueueService>, String), 
             .unwrap_or((rest, DEFAULT_REQUEST_QUEUE));
         let service = sqlite::SqliteQueues::open(path)?;
         return Ok((Arc::new(service), name.to_string()));
+    }
+    if let Some(name) = url.strip_prefix("sqs://") {
+        if name.is_empty() {
+            return Err(QueueError::InvalidUrl {
+                url: url.to_string(),
+                reason: "the queue name is empty".into(),
+            });
+        }
+        let config = crate::aws::sdk_config().await;
+        return Ok((Arc::new(sqs::SqsQueues::new(&config)), name.to_string()));
     }
     Err(QueueError::InvalidUrl {
         url: url.to_string(),

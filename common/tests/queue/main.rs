@@ -1,3 +1,4 @@
 //! Queue tests: the conformance suite on every backend.
 
 mod sqlite;
+mod sqs;
