@@ -1,0 +1,52 @@
+//! Command line of `airq-master`.
+
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::source::Format;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "airq-master",
+    version,
+    about = "Ingests Sensor.Community data into the airq store"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Ingest a feed file, a folder of archive CSVs, or a feed URL; once, or on a schedule with --every.
+    Ingest(IngestArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct IngestArgs {
+    /// A feed file (.json), an archive file (.csv), a folder of archive files, or an http(s) URL of a feed.
+    #[arg(long)]
+    pub source: String,
+    /// The source's format (detected from the source when omitted).
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+    /// Reading store: sqlite://PATH or dynamodb://TABLE.
+    #[arg(long, env = "AIRQ_STORE", default_value = airq_common::store::DEFAULT_STORE_URL)]
+    pub store: String,
+    /// Run again at this interval (e.g. 5m), with ±10% jitter; without it, run once.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub every: Option<Duration>,
+    /// Country for archive rows (archive files have no country column).
+    #[arg(long, default_value = "")]
+    pub country: String,
+    /// Readings per store write.
+    #[arg(long, default_value_t = 5000)]
+    pub batch: usize,
+    /// Give up on an HTTP fetch (including reading its body) after this long.
+    #[arg(long, default_value = "120s", value_parser = humantime::parse_duration)]
+    pub http_timeout: Duration,
+    /// Print each run's summary as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}

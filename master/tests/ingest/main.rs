@@ -1,0 +1,326 @@
+//! Ingest end to end: the real sample and archives into a real SQLite store, damaged feeds, HTTP with ETag,
+//! and the binary's exit status.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use airq_common::index::daqi;
+use airq_common::store::collect;
+use airq_master::config::IngestArgs;
+use airq_master::summary::IngestSummary;
+use serde_json::Value;
+
+fn data(path: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../data")
+        .join(path)
+}
+
+fn sample() -> PathBuf {
+    data("feed/sensor-community-2019-04-16.json")
+}
+
+fn args(source: &str, store: &str) -> IngestArgs {
+    IngestArgs {
+        source: source.to_string(),
+        format: None,
+        store: store.to_string(),
+        every: None,
+        country: String::new(),
+        batch: 37,
+        http_timeout: std::time::Duration::from_secs(30),
+        json: false,
+    }
+}
+
+/// Runs once and returns the summary and whether the run was complete.
+async fn ingest(args: &IngestArgs) -> (IngestSummary, bool) {
+    let mut last = None;
+    let complete = airq_master::run(args, std::future::pending(), |outcome| {
+        last = Some(outcome.as_ref().expect("run").clone());
+    })
+    .await
+    .expect("run");
+    (last.expect("a summary"), complete)
+}
+
+fn temp_store() -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}", dir.path().join("airq.db").display());
+    (dir, url)
+}
+
+/// The rules applied independently to the raw JSON: a P1/P2 value that is a finite number >= 0 below the
+/// saturation limit, from a sensor that is not a particle counter.
+fn usable(record: &Value) -> Option<(Option<f64>, Option<f64>)> {
+    let kind = record["sensor"]["sensor_type"]["name"]
+        .as_str()
+        .unwrap_or("");
+    if kind == "PPD42NS" || kind == "DSM501A" {
+        return None;
+    }
+    let mut pm10 = None;
+    let mut pm25 = None;
+    for v in record["sensordatavalues"].as_array()? {
+        let value = v["value"]
+            .as_str()
+            .and_then(|s| s.parse::<f64>().ok())
+            .filter(|x| x.is_finite() && *x >= 0.0);
+        match v["value_type"].as_str() {
+            Some("P1") => pm10 = value.filter(|x| *x < 1900.0),
+            Some("P2") => pm25 = value.filter(|x| *x < 900.0),
+            _ => {}
+        }
+    }
+    (pm10.is_some() || pm25.is_some()).then_some((pm10, pm25))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_real_sample_gives_140_readings_with_their_index() {
+    let raw: Vec<Value> =
+        serde_json::from_slice(&std::fs::read(sample()).expect("read")).expect("json");
+    let expected: Vec<(u64, Option<f64>, Option<f64>)> = raw
+        .iter()
+        .filter_map(|r| {
+            usable(r).map(|(p10, p25)| (r["sensor"]["id"].as_u64().unwrap_or(0), p10, p25))
+        })
+        .collect();
+    assert_eq!(
+        expected.len(),
+        140,
+        "the rules, applied to the raw JSON here"
+    );
+
+    let (_dir, url) = temp_store();
+    let (summary, complete) = ingest(&args(sample().to_str().expect("utf8"), &url)).await;
+    assert!(complete);
+    assert_eq!(summary.records_seen, 243);
+    assert_eq!(summary.readings_written, 140);
+    assert_eq!(summary.skipped_total, 103);
+    assert_eq!(summary.skipped.values().sum::<u64>(), 103);
+
+    let store = airq_common::open_store(&url).await.expect("store");
+    assert_eq!(store.count().await.expect("count"), 140);
+    let q = airq_common::Query::from_params([("start", "2019-04-16"), ("end", "2019-04-17")])
+        .expect("query");
+    let stored = collect(store.query(&q, 50)).await.expect("query");
+    for (sensor, pm10, pm25) in expected {
+        let r = stored
+            .iter()
+            .find(|r| r.sensor_id == sensor)
+            .expect("stored");
+        assert_eq!(
+            (r.pm10, r.pm25),
+            (pm10, pm25),
+            "sensor {sensor}: P1 is PM10, P2 is PM2.5"
+        );
+        let aqi = daqi(pm25, pm10).expect("index");
+        assert_eq!(r.aqi, aqi, "sensor {sensor}");
+        assert_eq!(r.band, airq_common::Band::of_index(aqi));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ingesting_twice_changes_nothing() {
+    let (_dir, url) = temp_store();
+    let a = args(sample().to_str().expect("utf8"), &url);
+    ingest(&a).await;
+    let store = airq_common::open_store(&url).await.expect("store");
+    let q = airq_common::Query::from_params([("start", "2019-04-16"), ("end", "2019-04-17")])
+        .expect("query");
+    let before = collect(store.query(&q, 500)).await.expect("query");
+    ingest(&a).await;
+    assert_eq!(store.count().await.expect("count"), 140);
+    assert_eq!(collect(store.query(&q, 500)).await.expect("query"), before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_feed_keeps_the_readings_before_the_damage_and_fails_the_run() {
+    let bytes = std::fs::read(sample()).expect("read");
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Cut in the middle of a record.
+    let cut_at = bytes.len() / 2 + 101;
+    let cut = dir.path().join("cut.json");
+    std::fs::write(&cut, &bytes[..cut_at]).expect("write");
+    let (_s, url) = temp_store();
+    let (summary, complete) = ingest(&args(cut.to_str().expect("utf8"), &url)).await;
+    assert!(!complete);
+    assert_eq!(summary.damage.len(), 1);
+    let offset = summary.damage[0].offset.expect("offset");
+    assert!(offset < cut_at as u64 && offset > 0, "{offset}");
+    let (whole, _, _) = airq_common::feed::read_feed(&bytes[..offset as usize]);
+    assert!(summary.readings_written > 0);
+    assert!(summary.readings_written as usize >= whole.len() - 1);
+    let store = airq_common::open_store(&url).await.expect("store");
+    assert_eq!(
+        store.count().await.expect("count"),
+        summary.readings_written
+    );
+
+    // Garbage after the array: every record is kept, the damage is reported.
+    let mut tailed = bytes.clone();
+    tailed.extend_from_slice(b"<html>504 Gateway Time-out</html>");
+    let garbage = dir.path().join("garbage.json");
+    std::fs::write(&garbage, &tailed).expect("write");
+    let (_s2, url2) = temp_store();
+    let (summary, complete) = ingest(&args(garbage.to_str().expect("utf8"), &url2)).await;
+    assert!(!complete);
+    assert_eq!(summary.readings_written, 140);
+    assert_eq!(summary.damage[0].offset, Some(bytes.len() as u64));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_folder_of_archives_is_ingested() {
+    let folder = data("archive/aberdeen-2019-05");
+    let mut rows = 0u64;
+    for entry in std::fs::read_dir(&folder).expect("dir") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_some_and(|e| e == "csv") {
+            let text = std::fs::read_to_string(&path).expect("read");
+            rows += text
+                .lines()
+                .skip(1)
+                .filter(|l| !l.trim().is_empty())
+                .count() as u64;
+        }
+    }
+    let (_dir, url) = temp_store();
+    let mut a = args(folder.to_str().expect("utf8"), &url);
+    a.country = "gb".into();
+    a.batch = 5000;
+    let (summary, complete) = ingest(&a).await;
+    assert!(complete, "{summary}");
+    assert_eq!(summary.records_seen, rows);
+    assert_eq!(summary.readings_written + summary.skipped_total, rows);
+    let store = airq_common::open_store(&url).await.expect("store");
+    assert_eq!(
+        store.count().await.expect("count"),
+        summary.readings_written
+    );
+    let q = airq_common::Query::from_params([
+        ("start", "2019-05-06"),
+        ("end", "2019-05-07"),
+        ("country", "GB"),
+    ])
+    .expect("q");
+    assert!(!collect(store.query(&q, 1000))
+        .await
+        .expect("query")
+        .is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unchanged_feed_is_skipped_by_etag() {
+    use axum::http::{HeaderMap, StatusCode};
+    use axum::response::IntoResponse;
+    let body = std::fs::read(sample()).expect("read");
+    let conditional = Arc::new(AtomicUsize::new(0));
+    let seen = conditional.clone();
+    let app = axum::Router::new().route(
+        "/data.json",
+        axum::routing::get(move |headers: HeaderMap| {
+            let body = body.clone();
+            let seen = seen.clone();
+            async move {
+                if headers.get("if-none-match").and_then(|v| v.to_str().ok()) == Some("\"v1\"") {
+                    seen.fetch_add(1, Ordering::SeqCst);
+                    return StatusCode::NOT_MODIFIED.into_response();
+                }
+                (
+                    [("etag", "\"v1\""), ("content-type", "application/json")],
+                    body,
+                )
+                    .into_response()
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}/data.json", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let (_dir, store_url) = temp_store();
+    let a = args(&url, &store_url);
+    let store = airq_common::open_store(&store_url).await.expect("store");
+    let ingest = airq_master::ingest::Ingest {
+        store: store.clone(),
+        format: None,
+        country: String::new(),
+        batch: 100,
+        http: airq_master::http::client(std::time::Duration::from_secs(10)).expect("client"),
+    };
+    let source = airq_master::source::Source::parse(&a.source);
+    let mut validators = Default::default();
+    let (_tx, stop) = tokio::sync::watch::channel(false);
+    let first = ingest
+        .run(&source, &mut validators, &stop)
+        .await
+        .expect("first");
+    assert_eq!(first.readings_written, 140);
+    assert!(!first.not_modified);
+    let second = ingest
+        .run(&source, &mut validators, &stop)
+        .await
+        .expect("second");
+    assert!(second.not_modified);
+    assert_eq!(second.readings_written, 0);
+    assert_eq!(
+        conditional.load(Ordering::SeqCst),
+        1,
+        "the second request carried If-None-Match"
+    );
+    assert_eq!(store.count().await.expect("count"), 140);
+}
+
+#[test]
+fn the_binary_reports_and_sets_its_exit_status() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}", dir.path().join("airq.db").display());
+    let ok = std::process::Command::new(env!("CARGO_BIN_EXE_airq-master"))
+        .args([
+            "ingest",
+            "--source",
+            sample().to_str().expect("utf8"),
+            "--store",
+            &url,
+        ])
+        .output()
+        .expect("run");
+    assert!(ok.status.success());
+    let out = String::from_utf8_lossy(&ok.stdout);
+    assert!(out.contains("readings written:  140"), "{out}");
+    assert!(out.contains("records seen:      243"), "{out}");
+
+    let missing = std::process::Command::new(env!("CARGO_BIN_EXE_airq-master"))
+        .args([
+            "ingest",
+            "--source",
+            "/nonexistent/feed.json",
+            "--store",
+            &url,
+        ])
+        .output()
+        .expect("run");
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("/nonexistent/feed.json"));
+
+    let bytes = std::fs::read(sample()).expect("read");
+    let cut = dir.path().join("cut.json");
+    std::fs::write(&cut, &bytes[..bytes.len() / 3]).expect("write");
+    let damaged = std::process::Command::new(env!("CARGO_BIN_EXE_airq-master"))
+        .args([
+            "ingest",
+            "--source",
+            cut.to_str().expect("utf8"),
+            "--store",
+            &url,
+            "--json",
+        ])
+        .output()
+        .expect("run");
+    assert!(!damaged.status.success());
+    let summary: Value = serde_json::from_slice(&damaged.stdout).expect("json summary");
+    assert!(summary["damage"][0]["offset"].as_u64().is_some());
+}
