@@ -1,11 +1,17 @@
 //! Starting the gateway: alone (against shared backends), or standalone with master and workers in the same
 //! process on the embedded backends, which is how a fresh machine runs the whole system with one command.
 
-use std::sync::atomic::Ordering;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
-use airq_common::feed::FeedReader;
 use airq_common::store::ReadingStore;
+use airq_master::config::IngestArgs;
+use airq_master::ingest::Ingest;
+use airq_master::source::Format;
+use airq_master::summary::IngestSummary;
+use airq_master::IngestError;
 use airq_worker::{Settings as WorkerSettings, Worker};
 use anyhow::Context;
 use tokio::net::TcpListener;
@@ -65,14 +71,7 @@ pub async fn main(config: GatewayConfig) -> anyhow::Result<()> {
             workers.spawn(worker.run(stopped()));
         }
         let ready = gateway.state.ready.clone();
-        let ingest_store = store.clone();
-        tokio::spawn(async move {
-            match ingest_sample(ingest_store).await {
-                Ok(n) => tracing::info!(readings = n, "first ingest done; ready"),
-                Err(e) => tracing::error!(error = format!("{e:#}"), "first ingest failed"),
-            }
-            ready.store(true, Ordering::Release);
-        });
+        tokio::spawn(ingest(config.clone(), store.clone(), ready, stopped()));
         print_banner(addr);
     }
 
@@ -86,10 +85,60 @@ pub async fn main(config: GatewayConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Ingests the bundled sample.
-async fn ingest_sample(store: Arc<dyn ReadingStore>) -> anyhow::Result<u64> {
-    let readings: Vec<_> = FeedReader::new(SAMPLE_FEED).collect();
-    Ok(store.upsert(&readings).await?)
+/// The master's part in standalone mode: the bundled sample (or `--source`, on `--every`), marking the gateway
+/// ready once the first run has finished, whatever its outcome (the error is logged; the data there is served).
+async fn ingest(
+    config: GatewayConfig,
+    store: Arc<dyn ReadingStore>,
+    ready: Arc<AtomicBool>,
+    stop: impl Future<Output = ()>,
+) {
+    let mark_ready = |outcome: &Result<IngestSummary, IngestError>| {
+        match outcome {
+            Ok(summary) => {
+                tracing::info!(source = %summary.source, records = summary.records_seen,
+                    readings = summary.readings_written, skipped = summary.skipped_total, "ingest done")
+            }
+            Err(e) => tracing::error!(error = %e, "ingest failed"),
+        }
+        ready.store(true, Ordering::Release);
+    };
+    let Some(source) = config.source.clone() else {
+        let ingest = Ingest {
+            store,
+            format: None,
+            country: String::new(),
+            batch: 5000,
+            http: match airq_master::http::client(Duration::from_secs(120)) {
+                Ok(c) => c,
+                Err(e) => return mark_ready(&Err(e)),
+            },
+        };
+        let (_tx, never) = watch::channel(false);
+        let outcome = ingest
+            .run_bytes(
+                "bundled sample (Sensor.Community, 2019-04-16)",
+                SAMPLE_FEED,
+                Format::Feed,
+                &never,
+            )
+            .await;
+        return mark_ready(&outcome);
+    };
+    let args = IngestArgs {
+        source,
+        format: None,
+        store: config.store.clone(),
+        every: config.every,
+        country: String::new(),
+        batch: 5000,
+        http_timeout: Duration::from_secs(120),
+        json: false,
+    };
+    if let Err(e) = airq_master::run(&args, stop, mark_ready).await {
+        tracing::error!(error = %e, "ingest stopped");
+        ready.store(true, Ordering::Release);
+    }
 }
 
 fn print_banner(addr: std::net::SocketAddr) {

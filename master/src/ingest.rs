@@ -109,6 +109,26 @@ impl Ingest {
         Ok(summary)
     }
 
+    /// Ingests bytes already in memory (the sample bundled into a binary), as a source named `name`.
+    pub async fn run_bytes(
+        &self,
+        name: &str,
+        bytes: &'static [u8],
+        format: Format,
+        stop: &watch::Receiver<bool>,
+    ) -> Result<IngestSummary, IngestError> {
+        let started = Instant::now();
+        let mut summary = IngestSummary {
+            source: name.to_string(),
+            store: self.store.describe(),
+            ..Default::default()
+        };
+        self.ingest_reader(Box::new(bytes), format, name, &mut summary, stop)
+            .await?;
+        summary.elapsed = started.elapsed();
+        Ok(summary)
+    }
+
     async fn ingest_reader(
         &self,
         input: Box<dyn Read + Send>,

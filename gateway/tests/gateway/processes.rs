@@ -300,3 +300,123 @@ fn rusqlite_count(db: &str) -> usize {
     )
     .expect("count") as usize
 }
+
+/// README command 1: `airq-gateway --standalone` from a fresh directory ingests the bundled sample, becomes
+/// ready, and the curl examples it prints work.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn standalone_runs_the_whole_system_and_its_examples_work() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_airq-gateway"))
+        .args(["--standalone", "--listen", "127.0.0.1:0"])
+        .current_dir(dir.path())
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn");
+    let stdout = child.stdout.take().expect("stdout");
+    let proc = Proc(child);
+    // Read the banner on a blocking thread: up to the last example line.
+    let lines = tokio::task::spawn_blocking(move || {
+        let mut lines = Vec::new();
+        for line in BufReader::new(stdout).lines() {
+            let line = line.expect("line");
+            let last = line.contains("/results/<id>");
+            lines.push(line);
+            if last {
+                break;
+            }
+        }
+        lines
+    })
+    .await
+    .expect("banner");
+    let base = lines[0]
+        .strip_prefix("airq-gateway listening on ")
+        .expect("first line")
+        .to_string();
+    let client = reqwest::Client::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let r = client
+            .get(format!("{base}/readyz"))
+            .send()
+            .await
+            .expect("readyz");
+        if r.status() == 200 {
+            break;
+        }
+        assert_eq!(r.status(), 503);
+        assert!(tokio::time::Instant::now() < deadline, "never ready");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        dir.path().join("data/airq.db").exists(),
+        "the embedded store is created in ./data"
+    );
+    let examples: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.trim_start().starts_with("curl"))
+        .collect();
+    assert!(examples.len() >= 4, "{lines:?}");
+    let mut answered = 0;
+    for line in examples {
+        let Some(url) = line.split('\'').find(|u| u.starts_with("http")) else {
+            continue;
+        };
+        if url.contains("<id>") {
+            continue;
+        }
+        let mut request = client.get(url);
+        if line.contains("respond-async") {
+            request = request.header("Prefer", "respond-async");
+        }
+        if line.contains("-X POST") {
+            let body = line
+                .split("-d '")
+                .nth(1)
+                .map(|b| b.trim_end_matches('\'').to_string());
+            // The POST example's body is on the next line of the banner.
+            let body = body.or_else(|| {
+                lines
+                    .iter()
+                    .find(|l| l.contains("-d '"))
+                    .and_then(|l| l.split("-d '").nth(1))
+                    .map(|b| b.trim_end_matches('\'').to_string())
+            });
+            request = client
+                .post(url)
+                .header("content-type", "application/json")
+                .body(body.expect("body"));
+        }
+        let r = request.send().await.expect("example");
+        assert!(
+            r.status() == 200 || r.status() == 202,
+            "{line}: {}",
+            r.status()
+        );
+        if r.status() == 202 {
+            let id = r.json::<serde_json::Value>().await.expect("json")["id"]
+                .as_str()
+                .expect("id")
+                .to_string();
+            assert_eq!(poll_result(&client, &base, &id).await.status(), 200);
+        }
+        answered += 1;
+    }
+    assert!(answered >= 4, "every example but the placeholder one ran");
+    let all = client
+        .get(format!("{base}/api/query?start=2019-04-16&end=2019-04-17"))
+        .send()
+        .await
+        .expect("query")
+        .text()
+        .await
+        .expect("body");
+    assert_eq!(
+        all.lines().count(),
+        141,
+        "header and the sample's 140 readings"
+    );
+    proc.signal("TERM");
+}
