@@ -2,5 +2,6 @@
 //! processes where the behaviour is about processes.
 
 mod api;
+mod aws;
 mod processes;
 mod support;

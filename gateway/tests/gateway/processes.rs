@@ -14,7 +14,7 @@ use airq_common::time::format_rfc3339;
 use crate::support::sample_readings;
 
 /// A child process killed when dropped, so a failing test leaves nothing running.
-struct Proc(Child);
+pub struct Proc(pub Child);
 
 impl Drop for Proc {
     fn drop(&mut self) {
@@ -24,7 +24,7 @@ impl Drop for Proc {
 }
 
 impl Proc {
-    fn signal(&self, sig: &str) {
+    pub fn signal(&self, sig: &str) {
         let status = Command::new("kill")
             .arg(format!("-{sig}"))
             .arg(self.0.id().to_string())
@@ -36,9 +36,27 @@ impl Proc {
 
 fn gateway(db: &str, extra: &[&str]) -> (Proc, String) {
     let url = format!("sqlite://{db}");
+    gateway_on(&url, &url, &[], extra)
+}
+
+/// A gateway process on the given backends, with extra environment (the emulator's, for AWS URLs).
+pub fn gateway_on(
+    store: &str,
+    queue: &str,
+    envs: &[(&'static str, String)],
+    extra: &[&str],
+) -> (Proc, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_airq-gateway"))
-        .args(["--listen", "127.0.0.1:0", "--store", &url, "--queue", &url])
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--store",
+            store,
+            "--queue",
+            queue,
+        ])
         .args(extra)
+        .envs(envs.iter().map(|(k, v)| (*k, v.as_str())))
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -82,9 +100,19 @@ fn worker_binary() -> &'static std::path::Path {
 
 fn worker(db: &str, extra: &[&str]) -> Proc {
     let url = format!("sqlite://{db}");
+    worker_on(&url, &url, &[], extra)
+}
+
+pub fn worker_on(
+    store: &str,
+    queue: &str,
+    envs: &[(&'static str, String)],
+    extra: &[&str],
+) -> Proc {
     let child = Command::new(worker_binary())
-        .args(["--store", &url, "--queue", &url])
+        .args(["--store", store, "--queue", queue])
         .args(extra)
+        .envs(envs.iter().map(|(k, v)| (*k, v.as_str())))
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
@@ -108,7 +136,7 @@ async fn seeded_db(dir: &tempfile::TempDir, data: &[airq_common::Reading]) -> St
     db
 }
 
-async fn poll_result(client: &reqwest::Client, base: &str, id: &str) -> reqwest::Response {
+pub async fn poll_result(client: &reqwest::Client, base: &str, id: &str) -> reqwest::Response {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
     loop {
         let r = client
@@ -123,7 +151,7 @@ async fn poll_result(client: &reqwest::Client, base: &str, id: &str) -> reqwest:
     }
 }
 
-async fn submit(client: &reqwest::Client, base: &str, params: &str) -> String {
+pub async fn submit(client: &reqwest::Client, base: &str, params: &str) -> String {
     let r = client
         .get(format!("{base}/api/query?{params}"))
         .header("Prefer", "respond-async")
@@ -135,6 +163,48 @@ async fn submit(client: &reqwest::Client, base: &str, params: &str) -> String {
         .as_str()
         .expect("id")
         .to_string()
+}
+
+/// Submits `params` on the queued path and kills the worker while it holds the job: freezes it (SIGSTOP) as soon
+/// as the gateway reports the job running, checks the job had not finished, then SIGKILLs it. A fast worker may
+/// beat the freeze; then it tries again with a new worker and job. Returns the id of the orphaned job.
+pub async fn catch_and_kill(
+    client: &reqwest::Client,
+    base: &str,
+    params: &str,
+    spawn: &dyn Fn() -> Proc,
+) -> String {
+    for _attempt in 0..5 {
+        let victim = spawn();
+        let id = submit(client, base, params).await;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        let status = loop {
+            let r = client
+                .get(format!("{base}/results/{id}"))
+                .send()
+                .await
+                .expect("poll");
+            let code = r.status().as_u16();
+            let body = r.bytes().await.expect("body");
+            if code != 202 || body.windows(7).any(|w| w == b"running") {
+                break code;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "job never started");
+        };
+        victim.signal("STOP");
+        let still = client
+            .get(format!("{base}/results/{id}"))
+            .send()
+            .await
+            .expect("poll")
+            .status();
+        victim.signal("KILL");
+        drop(victim);
+        if status == 202 && still == 202 {
+            return id;
+        }
+    }
+    panic!("could not catch a worker mid-job in 5 tries");
 }
 
 /// Two gateways and two workers: every client, whichever gateway it used, gets its own answer.
@@ -214,41 +284,10 @@ async fn a_worker_killed_mid_job_loses_nothing() {
         .await
         .expect("body");
 
-    // Catch the worker holding the job: freeze it as soon as the gateway reports the job running, and make
-    // sure it had not finished. A fast worker may beat the freeze; then try again with a new job.
-    let mut caught = None;
-    for _attempt in 0..5 {
-        let victim = worker(&db, &["--visibility", "2s", "--concurrency", "1"]);
-        let id = submit(&client, &base, &params).await;
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-        let status = loop {
-            let r = client
-                .get(format!("{base}/results/{id}"))
-                .send()
-                .await
-                .expect("poll");
-            let code = r.status().as_u16();
-            let body = r.bytes().await.expect("body");
-            if code != 202 || body.windows(7).any(|w| w == b"running") {
-                break code;
-            }
-            assert!(tokio::time::Instant::now() < deadline, "job never started");
-        };
-        victim.signal("STOP");
-        let still = client
-            .get(format!("{base}/results/{id}"))
-            .send()
-            .await
-            .expect("poll")
-            .status();
-        victim.signal("KILL");
-        drop(victim);
-        if status == 202 && still == 202 {
-            caught = Some(id);
-            break;
-        }
-    }
-    let id = caught.expect("could not catch a worker mid-job in 5 tries");
+    let id = catch_and_kill(&client, &base, &params, &|| {
+        worker(&db, &["--visibility", "2s", "--concurrency", "1"])
+    })
+    .await;
     let _rescuer = worker(&db, &["--visibility", "2s"]);
     let answer = poll_result(&client, &base, &id).await;
     assert_eq!(answer.status(), 200);
