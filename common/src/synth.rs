@@ -82,16 +82,16 @@ const CLIMATE_SENSORS: &[(u32, &str, u32, &str)] = &[
     (5, "BMP180", 3, "Bosch"),
 ];
 
-fn pick<'a, T>(rng: &mut StdRng, table: &'a [(u32, T)]) -> &'a T {
+fn pick<T: Copy>(rng: &mut StdRng, table: &[(u32, T)]) -> T {
     let total: u32 = table.iter().map(|(w, _)| w).sum();
     let mut n = rng.gen_range(0..total);
     for (w, v) in table {
         if n < *w {
-            return v;
+            return *v;
         }
         n -= w;
     }
-    &table[table.len() - 1].1
+    table[table.len() - 1].1
 }
 
 fn pick4<'a>(
@@ -138,7 +138,7 @@ fn sensors(cfg: &SynthConfig, rng: &mut StdRng) -> Vec<Sensor> {
                 lat: rng.gen_range(36.0..60.0),
                 lon: rng.gen_range(-8.0..28.0),
                 alt: rng.gen_range(0.0..900.0),
-                country: *pick(rng, COUNTRIES),
+                country: pick(rng, COUNTRIES),
                 kind,
                 pm,
                 level: (rng.gen_range(1.2f64..3.4)).exp(),
