@@ -1,0 +1,220 @@
+//! The load generator against a real in-process gateway (embedded backends): both paths counted, the JSON
+//! report's schema, thresholds, and the ceiling server.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use airq_common::feed::FeedReader;
+use airq_common::queue::sqlite::SqliteQueues;
+use airq_common::store::sqlite::SqliteStore;
+use airq_common::store::ReadingStore;
+use airq_gateway::{Gateway, GatewayOptions};
+use airq_loadtest::client::PollMode;
+use airq_loadtest::config::{LoadArgs, MixArgs};
+use serde_json::Value;
+use tokio::sync::watch;
+
+const SAMPLE: &[u8] = include_bytes!("../../../data/feed/sensor-community-2019-04-16.json");
+
+async fn gateway(direct_limit: usize) -> (String, watch::Sender<bool>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir
+        .path()
+        .join("airq.db")
+        .to_str()
+        .expect("utf8")
+        .to_string();
+    let store: Arc<dyn ReadingStore> = Arc::new(SqliteStore::open(&db).expect("store"));
+    store
+        .upsert(&FeedReader::new(SAMPLE).collect::<Vec<_>>())
+        .await
+        .expect("upsert");
+    let queues = Arc::new(SqliteQueues::open(&db).expect("queues"));
+    let options = GatewayOptions {
+        direct_limit,
+        ..GatewayOptions::default()
+    };
+    let gw = Gateway::start(store.clone(), queues.clone(), "requests", options)
+        .await
+        .expect("gateway");
+    let (stop, stopped) = watch::channel(false);
+    let wait = |mut rx: watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let worker =
+        airq_worker::Worker::new(store, queues, gw.state.requests.clone(), Default::default());
+    tokio::spawn(worker.run(wait(stopped.clone())));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(gw.run(listener, wait(stopped)));
+    (base, stop, dir)
+}
+
+fn args(url: &str) -> LoadArgs {
+    LoadArgs {
+        url: Some(url.to_string()),
+        requests: None,
+        concurrency: 8,
+        rate: None,
+        duration: Duration::from_secs(2),
+        max_in_flight: 1000,
+        mix: MixArgs {
+            queries: None,
+            span: "2019-04-16T13:00:00Z,2019-04-16T16:00:00Z".into(),
+            window: Duration::from_secs(3600),
+            countries: "DE,NL".into(),
+            distinct: 20,
+            seed: 1,
+        },
+        poll: PollMode::Wait,
+        timeout: Duration::from_secs(30),
+        max_time: Duration::from_secs(60),
+        json: None,
+        plot: None,
+        fail_if: None,
+        quiet: true,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closed_loop_counts_direct_and_queued_and_writes_the_documented_json() {
+    let (base, stop, _dir) = gateway(2).await;
+    let mut a = args(&base);
+    a.requests = Some(120);
+    a.concurrency = 12;
+    let (report, _) = airq_loadtest::run(&a).await.expect("run");
+    assert_eq!(report.completed, 120);
+    assert_eq!(report.ok, 120, "{}", report.summary());
+    assert_eq!(report.direct + report.queued, 120);
+    assert!(
+        report.queued > 0,
+        "with 12 clients and a direct limit of 2, some must be queued"
+    );
+    assert!(report.direct > 0);
+    assert!(report.result_ms.p50 > 0.0 && report.result_ms.p99 >= report.result_ms.p50);
+    assert!(report
+        .summary()
+        .contains("closed-loop tails are optimistic"));
+
+    // The JSON schema documented in docs/loadtest.md.
+    let json: Value = serde_json::to_value(&report).expect("json");
+    assert_eq!(json["schema"], "airq-loadtest/1");
+    for key in [
+        "completed",
+        "ok",
+        "failed",
+        "direct",
+        "queued",
+        "throughput_rps",
+        "bytes_received",
+    ] {
+        assert!(json[key].is_number(), "{key}");
+    }
+    for key in ["count", "p50", "p90", "p99", "p99_9", "max", "mean"] {
+        assert!(json["result_ms"][key].is_number(), "result_ms.{key}");
+        assert!(
+            json["first_answer_ms"][key].is_number(),
+            "first_answer_ms.{key}"
+        );
+    }
+    assert_eq!(json["run"]["mode"], "closed");
+    assert_eq!(json["run"]["concurrency"], 12);
+    assert!(json["status_codes"]["200"].is_number());
+    assert!(json["status_codes"]["202"].is_number());
+    assert!(json["errors"].is_object());
+    let _ = stop.send(true);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_loop_paces_arrivals_and_thresholds_trip() {
+    let (base, stop, _dir) = gateway(100).await;
+    let mut a = args(&base);
+    a.rate = Some(50.0);
+    a.duration = Duration::from_secs(2);
+    let (report, timeline) = airq_loadtest::run(&a).await.expect("run");
+    assert_eq!(report.run.mode, "open");
+    assert_eq!(report.run.requests_planned, 100);
+    assert_eq!(report.completed + report.run.dropped_arrivals, 100);
+    assert_eq!(report.failed, 0);
+    assert!(!timeline.is_empty());
+    // The run took about its duration: arrivals were paced, not sent at once.
+    assert!(report.run.elapsed_s >= 1.9, "{}", report.run.elapsed_s);
+    let strict = airq_loadtest::thresholds::parse("p50<1ms").expect("parse");
+    assert_eq!(
+        strict[0].check(&report).is_some(),
+        report.result_ms.p50 < 1.0
+    );
+    let tripped = airq_loadtest::thresholds::parse("p50>0ms").expect("parse");
+    assert!(
+        tripped[0].check(&report).is_some(),
+        "any measured latency is above zero"
+    );
+    let never = airq_loadtest::thresholds::parse("errors>0,p99>30s").expect("parse");
+    assert!(never.iter().all(|t| t.check(&report).is_none()));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let svg = dir.path().join("run.svg");
+    airq_loadtest::plot::run(&svg, &report, &timeline).expect("plot");
+    assert!(std::fs::read_to_string(&svg).expect("svg").contains("<svg"));
+    let _ = stop.send(true);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_are_classified() {
+    // Nothing listens on this port: every request is a connect error.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let mut a = args(&format!("http://127.0.0.1:{port}"));
+    a.requests = Some(5);
+    let (report, _) = airq_loadtest::run(&a).await.expect("run");
+    assert_eq!(report.failed, 5);
+    assert_eq!(
+        report
+            .errors
+            .get(&airq_loadtest::client::ErrorClass::Connect),
+        Some(&5)
+    );
+    // A query the gateway rejects is a 4xx.
+    let (base, stop, _dir) = gateway(100).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bad = dir.path().join("bad.jsonl");
+    std::fs::write(
+        &bad,
+        "{\"startDate\": \"yesterday\", \"endDate\": \"2019-04-17\"}\n",
+    )
+    .expect("write");
+    let mut a = args(&base);
+    a.requests = Some(3);
+    a.mix.queries = Some(bad);
+    let (report, _) = airq_loadtest::run(&a).await.expect("run");
+    assert_eq!(
+        report
+            .errors
+            .get(&airq_loadtest::client::ErrorClass::Http4xx),
+        Some(&3)
+    );
+    let _ = stop.send(true);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ceiling_serves_fixed_bytes() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let body = bytes::Bytes::from_static(b"id,sensor_id,x\n1,2,3\n");
+    let (stop, mut stopped) = watch::channel(false);
+    tokio::spawn(airq_loadtest::ceiling::serve(listener, body, async move {
+        let _ = stopped.wait_for(|s| *s).await;
+    }));
+    let mut a = args(&base);
+    a.requests = Some(50);
+    let (report, _) = airq_loadtest::run(&a).await.expect("run");
+    assert_eq!(report.ok, 50);
+    assert_eq!(report.bytes_received, 50 * 21);
+    let _ = stop.send(true);
+}
