@@ -55,13 +55,16 @@ async fn main() {
             let dir = tempfile::tempdir().expect("tempdir");
             let store = SqliteStore::open(dir.path().join("bench.db").to_str().expect("utf8"))
                 .expect("open");
-            let secs = timed(&store, &readings, 5000).await;
+            let batch: usize = arg("--batch")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(20_000);
+            let secs = timed(&store, &readings, batch).await;
             println!(
-                "sqlite: {} readings in {secs:.3} s = {:.0} readings/s (batches of 5000)",
+                "sqlite: {} readings in {secs:.3} s = {:.0} readings/s (batches of {batch})",
                 readings.len(),
                 readings.len() as f64 / secs
             );
-            let again = timed(&store, &readings, 5000).await;
+            let again = timed(&store, &readings, batch).await;
             println!(
                 "sqlite, same readings again (idempotent upsert): {:.0} readings/s",
                 readings.len() as f64 / again

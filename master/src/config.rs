@@ -40,8 +40,8 @@ pub struct IngestArgs {
     /// Country for archive rows (archive files have no country column).
     #[arg(long, default_value = "")]
     pub country: String,
-    /// Readings per store write.
-    #[arg(long, default_value_t = 5000)]
+    /// Readings per store write (one transaction in SQLite; split into requests of 25 for DynamoDB).
+    #[arg(long, default_value_t = 20_000)]
     pub batch: usize,
     /// Give up on an HTTP fetch (including reading its body) after this long.
     #[arg(long, default_value = "120s", value_parser = humantime::parse_duration)]

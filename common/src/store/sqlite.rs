@@ -124,7 +124,11 @@ fn write_batch(conn: &mut Connection, readings: &[Reading]) -> Result<u64, Store
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     {
         let mut stmt = tx.prepare_cached(UPSERT)?;
-        for r in readings {
+        // In primary-key order, so consecutive inserts touch neighbouring B-tree pages. The sort is stable, so
+        // of two readings with one key the later one is still written last and wins.
+        let mut ordered: Vec<&Reading> = readings.iter().collect();
+        ordered.sort_by_key(|r| (r.sensor_id, r.timestamp));
+        for r in ordered {
             stmt.execute(params![
                 r.sensor_id as i64,
                 r.timestamp,
