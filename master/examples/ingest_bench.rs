@@ -78,7 +78,12 @@ async fn main() {
                 .load()
                 .await;
             let table = format!("bench-{}", std::process::id());
-            let store = DynamoStore::new(&config, &table, WriteOptions::default()).expect("store");
+            let in_flight: usize = arg("--in-flight").and_then(|v| v.parse().ok()).unwrap_or(4);
+            let options = WriteOptions {
+                batches_in_flight: in_flight,
+                ..WriteOptions::default()
+            };
+            let store = DynamoStore::new(&config, &table, options).expect("store");
             store.ensure_table().await.expect("table");
             let (batched, single) = readings.split_at(n.min(readings.len() / 2));
             let single = &single[..n.min(single.len())];
