@@ -53,12 +53,49 @@ pub fn parse_query_timestamp(text: &str) -> Option<EpochSeconds> {
 }
 
 /// Formats as RFC 3339 UTC with a `Z` and whole seconds: `2019-04-16T14:22:52Z`.
+///
+/// Every CSV row has one, so this writes digits directly instead of going through chrono's format-string
+/// machinery (about 20x faster); years outside 0..=9999 fall back to chrono.
 pub fn format_rfc3339(ts: EpochSeconds) -> String {
-    match DateTime::<Utc>::from_timestamp(ts, 0) {
-        Some(dt) => dt.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
-        // Out of chrono's range (±262,000 years): no feed produces it, but never panic on data.
-        None => ts.to_string(),
+    let days = ts.div_euclid(86_400);
+    let secs = ts.rem_euclid(86_400);
+    let (year, month, day) = civil_from_days(days);
+    if !(0..=9999).contains(&year) {
+        return match DateTime::<Utc>::from_timestamp(ts, 0) {
+            Some(dt) => dt.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+            // Out of chrono's range (±262,000 years): no feed produces it, but never panic on data.
+            None => ts.to_string(),
+        };
     }
+    let mut out = *b"0000-00-00T00:00:00Z";
+    let mut put = |at: usize, value: u32, width: usize| {
+        let mut v = value;
+        for i in (0..width).rev() {
+            out[at + i] = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+    };
+    put(0, year as u32, 4);
+    put(5, month, 2);
+    put(8, day, 2);
+    put(11, (secs / 3600) as u32, 2);
+    put(14, (secs % 3600 / 60) as u32, 2);
+    put(17, (secs % 60) as u32, 2);
+    out.iter().map(|b| char::from(*b)).collect()
+}
+
+/// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian calendar (Howard Hinnant's algorithm).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
 }
 
 /// The UTC hour bucket of a timestamp, `YYYY-MM-DDTHH`, used as a partition key by the DynamoDB store.
@@ -122,6 +159,33 @@ mod tests {
         );
         assert_eq!(parse_query_timestamp("2019-04-16"), Some(1_555_372_800));
         assert_eq!(parse_query_timestamp("yesterday"), None);
+    }
+
+    #[test]
+    fn fast_formatting_matches_chrono() {
+        let chrono_fmt = |ts: i64| {
+            DateTime::<Utc>::from_timestamp(ts, 0)
+                .expect("in range")
+                .format("%Y-%m-%dT%H:%M:%SZ")
+                .to_string()
+        };
+        let mut ts = -62_167_219_200; // 0000-01-01
+        while ts < 253_402_300_799 {
+            assert_eq!(format_rfc3339(ts), chrono_fmt(ts), "{ts}");
+            ts += 7_777_777 + ts.rem_euclid(86_399);
+        }
+        for ts in [
+            0,
+            951_782_400,
+            951_868_799,
+            1_555_424_572,
+            4_107_542_400,
+            -1,
+            253_402_300_799,
+        ] {
+            assert_eq!(format_rfc3339(ts), chrono_fmt(ts), "{ts}");
+        }
+        assert_eq!(format_rfc3339(253_402_300_800), chrono_fmt(253_402_300_800));
     }
 
     #[test]
