@@ -162,11 +162,11 @@ pub async fn sweep(args: &SweepArgs) -> anyhow::Result<Vec<(String, Report)>> {
 /// The sweep as one table.
 pub fn sweep_table(rows: &[(String, Report)]) -> String {
     let mut s = String::from(
-        "scenario (n/c)   ok   failed  direct  queued    req/s   p50 ms   p90 ms   p99 ms    max ms  mean ms\n",
+        "scenario (n/c)   ok   failed  direct  queued    req/s   p50 ms   p90 ms   p99 ms    max ms  mean ms  errors\n",
     );
     for (name, r) in rows {
         s.push_str(&format!(
-            "{name:<14} {:>5} {:>8} {:>7} {:>7} {:>8.1} {:>8.2} {:>8.2} {:>8.2} {:>9.2} {:>8.2}\n",
+            "{name:<14} {:>5} {:>8} {:>7} {:>7} {:>8.1} {:>8.2} {:>8.2} {:>8.2} {:>9.2} {:>8.2}  {}\n",
             r.ok,
             r.failed,
             r.direct,
@@ -176,16 +176,39 @@ pub fn sweep_table(rows: &[(String, Report)]) -> String {
             r.result_ms.p90,
             r.result_ms.p99,
             r.result_ms.max,
-            r.result_ms.mean
+            r.result_ms.mean,
+            if r.errors.is_empty() {
+                "-".to_string()
+            } else {
+                serde_json::to_string(&r.errors).unwrap_or_default()
+            }
         ));
     }
     s
 }
 
-/// Writes a synthetic feed (the one generator in `airq_common::synth`).
+/// Writes a synthetic feed (the one generator, `airq_common::synth`) to a file or stdout.
 pub fn gen_feed(args: &config::GenFeedArgs) -> anyhow::Result<()> {
-    anyhow::bail!(
-        "gen-feed: the synthetic generator is not wired yet ({} sensors requested)",
-        args.sensors
-    )
+    let start = airq_common::time::parse_query_timestamp(&args.start)
+        .with_context(|| format!("--start: {:?} is not a timestamp", args.start))?;
+    let cfg = airq_common::synth::SynthConfig {
+        sensors: args.sensors,
+        hours: args.hours,
+        interval_secs: args.interval,
+        seed: args.seed,
+        start,
+    };
+    let summary = match &args.out {
+        Some(path) => {
+            let file = std::fs::File::create(path)
+                .with_context(|| format!("creating {}", path.display()))?;
+            airq_common::synth::write_feed(&cfg, file)?
+        }
+        None => airq_common::synth::write_feed(&cfg, std::io::stdout().lock())?,
+    };
+    eprintln!(
+        "gen-feed: {} records, {} bytes",
+        summary.records, summary.bytes
+    );
+    Ok(())
 }
