@@ -37,10 +37,13 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use rand::Rng;
 
 use super::{Page, PageStream, ReadingStore, StoreError};
-use crate::index::Band;
+
+mod item;
+
 use crate::query::Query;
 use crate::reading::Reading;
 use crate::time::{hour_bucket, EpochSeconds};
+use item::{item, num, reading};
 
 /// Table partition key attribute: the reading's UTC hour.
 pub const PK: &str = "pk";
@@ -127,104 +130,6 @@ pub fn backoff(attempt: u32, rng: &mut impl Rng) -> Duration {
         .saturating_mul(1u32 << attempt.min(16))
         .min(BACKOFF_CAP);
     ceiling.mul_f64(rng.gen_range(0.0..=1.0))
-}
-
-fn num(v: impl std::fmt::Display) -> AttributeValue {
-    AttributeValue::N(v.to_string())
-}
-
-fn item(r: &Reading) -> HashMap<String, AttributeValue> {
-    let hour = hour_bucket(r.timestamp);
-    let mut item = HashMap::with_capacity(16);
-    item.insert(
-        CH.to_string(),
-        AttributeValue::S(country_hour(&r.country, &hour)),
-    );
-    item.insert(PK.to_string(), AttributeValue::S(hour));
-    item.insert(
-        SK.to_string(),
-        AttributeValue::S(sort_key(r.timestamp, r.sensor_id)),
-    );
-    item.insert("sensor_id".into(), num(r.sensor_id));
-    item.insert("ts".into(), num(r.timestamp));
-    item.insert(
-        "sensor_type".into(),
-        AttributeValue::S(r.sensor_type.clone()),
-    );
-    item.insert("country".into(), AttributeValue::S(r.country.clone()));
-    item.insert("aqi".into(), num(r.aqi));
-    item.insert(
-        "band".into(),
-        AttributeValue::S(r.band.as_str().to_string()),
-    );
-    let optional = [
-        ("id", r.id.map(num)),
-        ("location_id", r.location_id.map(num)),
-        ("latitude", r.latitude.map(num)),
-        ("longitude", r.longitude.map(num)),
-        ("altitude", r.altitude.map(num)),
-        ("indoor", r.indoor.map(AttributeValue::Bool)),
-        ("pm10", r.pm10.map(num)),
-        ("pm25", r.pm25.map(num)),
-    ];
-    for (name, value) in optional {
-        if let Some(v) = value {
-            item.insert(name.to_string(), v);
-        }
-    }
-    item
-}
-
-fn reading(item: &HashMap<String, AttributeValue>) -> Result<Reading, StoreError> {
-    fn n<T: std::str::FromStr>(
-        item: &HashMap<String, AttributeValue>,
-        key: &str,
-    ) -> Result<Option<T>, StoreError> {
-        match item.get(key) {
-            None | Some(AttributeValue::Null(_)) => Ok(None),
-            Some(AttributeValue::N(text)) => text
-                .parse()
-                .map(Some)
-                .map_err(|_| StoreError::Corrupt(format!("{key} = {text:?} is not a number"))),
-            Some(other) => Err(StoreError::Corrupt(format!(
-                "{key} has the wrong type: {other:?}"
-            ))),
-        }
-    }
-    fn s(item: &HashMap<String, AttributeValue>, key: &str) -> Result<String, StoreError> {
-        match item.get(key) {
-            Some(AttributeValue::S(text)) => Ok(text.clone()),
-            None => Ok(String::new()),
-            Some(other) => Err(StoreError::Corrupt(format!(
-                "{key} has the wrong type: {other:?}"
-            ))),
-        }
-    }
-    fn required<T>(v: Option<T>, key: &str) -> Result<T, StoreError> {
-        v.ok_or_else(|| StoreError::Corrupt(format!("{key} is missing")))
-    }
-    let band = s(item, "band")?
-        .parse::<Band>()
-        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    Ok(Reading {
-        id: n(item, "id")?,
-        sensor_id: required(n(item, "sensor_id")?, "sensor_id")?,
-        sensor_type: s(item, "sensor_type")?,
-        location_id: n(item, "location_id")?,
-        latitude: n(item, "latitude")?,
-        longitude: n(item, "longitude")?,
-        altitude: n(item, "altitude")?,
-        country: s(item, "country")?,
-        indoor: match item.get("indoor") {
-            Some(AttributeValue::Bool(b)) => Some(*b),
-            _ => None,
-        },
-        timestamp: required(n(item, "ts")?, "ts")?,
-        pm10: n(item, "pm10")?,
-        pm25: n(item, "pm25")?,
-        aqi: required(n(item, "aqi")?, "aqi")?,
-        band,
-    })
 }
 
 /// Maps an SDK error, deciding whether it is worth retrying.
@@ -685,70 +590,4 @@ impl ReadingStore for DynamoStore {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::testing::fixtures::readings;
-
-    #[test]
-    fn sort_keys_order_like_timestamp_then_sensor() {
-        let mut keys = vec![
-            sort_key(10, 2),
-            sort_key(9, 100),
-            sort_key(10, 1),
-            sort_key(1_555_424_572, 0),
-        ];
-        keys.sort();
-        assert_eq!(
-            keys,
-            vec![
-                sort_key(9, 100),
-                sort_key(10, 1),
-                sort_key(10, 2),
-                sort_key(1_555_424_572, 0)
-            ]
-        );
-        assert!(sort_key(99_999_999_999, u64::MAX) > sort_key(99_999_999_999, 0));
-    }
-
-    #[test]
-    fn batches_hold_25_distinct_keys_and_the_last_write_wins() {
-        let mut data = readings(60, 1);
-        let mut dup = data[3].clone();
-        dup.pm25 = Some(123.0);
-        data.push(dup);
-        let batches = write_batches(&data);
-        assert!(batches.iter().all(|b| b.len() <= BATCH_LIMIT));
-        for b in &batches {
-            let mut keys: Vec<_> = b.iter().map(|r| (r.timestamp, r.sensor_id)).collect();
-            keys.sort();
-            keys.dedup();
-            assert_eq!(keys.len(), b.len(), "a key twice in one batch");
-        }
-        let kept: Vec<&Reading> = batches.into_iter().flatten().collect();
-        let distinct: std::collections::HashSet<_> =
-            data.iter().map(|r| (r.timestamp, r.sensor_id)).collect();
-        assert_eq!(kept.len(), distinct.len());
-        let winner = kept
-            .iter()
-            .find(|r| (r.timestamp, r.sensor_id) == (data[3].timestamp, data[3].sensor_id))
-            .expect("kept");
-        assert_eq!(winner.pm25, Some(123.0));
-    }
-
-    #[test]
-    fn backoff_grows_and_is_capped() {
-        let mut rng = rand::thread_rng();
-        for attempt in 0..30 {
-            let d = backoff(attempt, &mut rng);
-            assert!(d <= BACKOFF_CAP);
-            assert!(d <= BACKOFF_BASE.saturating_mul(1 << attempt.min(16)));
-        }
-    }
-
-    #[test]
-    fn items_round_trip() {
-        for r in readings(40, 2) {
-            assert_eq!(reading(&item(&r)).expect("item"), r);
-        }
-    }
-}
+mod tests;
