@@ -1,10 +1,14 @@
 //! One ingest run: source → reader → batches → `ReadingStore::upsert`.
 //!
 //! Parsing is synchronous (the readers are `std::io::Read` iterators), so it runs on a blocking thread that
-//! hands batches to the writer through a channel of two: parsing and writing overlap, and memory stays at a
-//! couple of batches whatever the source's size. A stop request is honoured between batches: the batch being
-//! written is finished, nothing is half-written.
+//! hands batches to the writer through a channel of two: parsing and writing overlap, and memory stays at a few
+//! batches whatever the source's size (an HTTP body is streamed into the parser, never buffered whole).
+//!
+//! A stop request is honoured between batches: the upsert in flight completes, no further batch is started, and
+//! the readings parsed ahead of the writer are counted in the summary as not written rather than dropped
+//! silently.
 
+use std::future::Future;
 use std::io::Read;
 use std::sync::Arc;
 use std::time::Instant;
@@ -14,29 +18,42 @@ use airq_common::feed::FeedReader;
 use airq_common::reading::ParseStats;
 use airq_common::store::ReadingStore;
 use airq_common::Reading;
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 use tokio::sync::{mpsc, watch};
 
+use crate::error::{chain, IngestError};
 use crate::http::{self, Fetched, Validators};
 use crate::source::{csv_files, Format, Source};
 use crate::summary::{Damage, IngestSummary};
-use crate::IngestError;
 
 /// What a run needs besides its source.
 pub struct Ingest {
     pub store: Arc<dyn ReadingStore>,
+    /// The source's format; detected from the source when `None`.
     pub format: Option<Format>,
     /// Country for archive rows (archives have no country column).
     pub country: String,
+    /// Readings per `upsert` call.
     pub batch: usize,
     pub http: reqwest::Client,
 }
 
-/// A parse result sent from the blocking thread: the stats and any damage, once the reader is done.
+/// What the parsing thread reports once its reader is done: the counts and any damage.
 type Finish = (ParseStats, Option<Damage>);
 
+/// Completes once `stop` is set to true; never, if its sender is gone (nobody can ask for a stop any more).
+fn stop_requested(stop: &watch::Receiver<bool>) -> impl Future<Output = ()> + Send + 'static {
+    let mut stop = stop.clone();
+    async move {
+        if stop.wait_for(|s| *s).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
 impl Ingest {
-    /// Runs once. `validators` carry a URL's ETag/Last-Modified between scheduled runs.
+    /// Runs once. `validators` carry a URL's ETag/Last-Modified from one scheduled run to the next; they are
+    /// replaced only after a body was read to its end without damage, so a damaged fetch is retried in full.
     pub async fn run(
         &self,
         source: &Source,
@@ -52,23 +69,18 @@ impl Ingest {
         };
         match source {
             Source::File(path) => {
-                let file = std::fs::File::open(path).map_err(|e| IngestError::Source {
-                    source_name: path.display().to_string(),
-                    error: e,
+                let name = path.display().to_string();
+                let file = std::fs::File::open(path).map_err(|error| IngestError::Source {
+                    source_name: name.clone(),
+                    error,
                 })?;
-                self.ingest_reader(
-                    Box::new(file),
-                    format,
-                    &path.display().to_string(),
-                    &mut summary,
-                    stop,
-                )
-                .await?;
+                self.ingest_reader(Box::new(file), format, &name, &mut summary, stop)
+                    .await?;
             }
             Source::Folder(folder) => {
-                let files = csv_files(folder).map_err(|e| IngestError::Source {
+                let files = csv_files(folder).map_err(|error| IngestError::Source {
                     source_name: folder.display().to_string(),
-                    error: e,
+                    error,
                 })?;
                 for path in files {
                     if *stop.borrow() {
@@ -81,9 +93,11 @@ impl Ingest {
                             self.ingest_reader(Box::new(file), format, &name, &mut summary, stop)
                                 .await?
                         }
+                        // One unreadable file does not stop the others; it is reported as damage.
                         Err(e) => summary.damage.push(Damage {
                             source: name,
                             offset: None,
+                            kind: "unreadable",
                             message: e.to_string(),
                         }),
                     }
@@ -92,20 +106,24 @@ impl Ingest {
             Source::Url(url) => match http::fetch(&self.http, url, validators).await? {
                 Fetched::NotModified => summary.not_modified = true,
                 Fetched::Body(response, fresh) => {
-                    let stream = response.bytes_stream().map_err(std::io::Error::other);
+                    // The body ends early on a stop request, so that a stalled server cannot hold the stop for
+                    // the whole HTTP timeout; the run is then reported as interrupted, not damaged.
+                    let stream = response
+                        .bytes_stream()
+                        .map_err(|e| std::io::Error::other(chain(&e.without_url())))
+                        .take_until(Box::pin(stop_requested(stop)));
                     let reader = tokio_util::io::SyncIoBridge::new(
                         tokio_util::io::StreamReader::new(stream),
                     );
                     self.ingest_reader(Box::new(reader), format, url, &mut summary, stop)
                         .await?;
-                    // Remember the validators only for a body read to the end without damage.
-                    if summary.damage.is_empty() && !summary.interrupted {
+                    if summary.is_complete() {
                         *validators = fresh;
                     }
                 }
             },
         }
-        summary.elapsed = started.elapsed();
+        summary.finish(started.elapsed());
         Ok(summary)
     }
 
@@ -125,10 +143,12 @@ impl Ingest {
         };
         self.ingest_reader(Box::new(bytes), format, name, &mut summary, stop)
             .await?;
-        summary.elapsed = started.elapsed();
+        summary.finish(started.elapsed());
         Ok(summary)
     }
 
+    /// Parses `input` on a blocking thread and writes its batches as they come, until the input ends or a stop
+    /// is requested.
     async fn ingest_reader(
         &self,
         input: Box<dyn Read + Send>,
@@ -144,19 +164,32 @@ impl Ingest {
         let parser = tokio::task::spawn_blocking(move || -> Finish {
             parse(input, format, &country, batch, &tx, &source_name)
         });
+        let stopped = stop_requested(stop);
+        tokio::pin!(stopped);
         let mut interrupted = false;
-        while let Some(readings) = rx.recv().await {
+        loop {
+            // `biased`: once a stop is requested, no new batch is started even if one is waiting. The upsert
+            // below is never raced against the stop, so the batch in flight is always finished.
+            let readings = tokio::select! {
+                biased;
+                _ = &mut stopped => {
+                    interrupted = true;
+                    break;
+                }
+                next = rx.recv() => match next {
+                    Some(readings) => readings,
+                    None => break,
+                },
+            };
+            // On a store error the receiver is dropped on return, which stops the parser at its next batch.
             summary.readings_written += self.store.upsert(&readings).await?;
-            if *stop.borrow() {
-                interrupted = true;
-                break;
-            }
         }
         // Dropping the receiver makes the parser stop at its next batch.
         drop(rx);
         let (stats, damage) = parser.await.map_err(|e| IngestError::Task(e.to_string()))?;
         summary.add_stats(&stats);
         summary.interrupted |= interrupted;
+        // An interrupted HTTP body ends early and looks truncated; that is the stop, not damage.
         if !interrupted {
             summary.damage.extend(damage);
         }
@@ -187,6 +220,7 @@ fn parse(
             }
         }
         if !buf.is_empty() {
+            // The writer may have stopped; these readings are then counted as parsed but not written.
             let _ = tx.blocking_send(buf);
         }
     };
@@ -195,12 +229,7 @@ fn parse(
             let mut reader = FeedReader::new(input);
             send_all(&mut reader);
             let (stats, damage) = reader.into_parts();
-            let damage = damage.map(|d| Damage {
-                source: name.to_string(),
-                offset: Some(d.offset),
-                message: d.kind.to_string(),
-            });
-            (stats, damage)
+            (stats, damage.map(|d| Damage::from_feed(name, &d)))
         }
         Format::ArchiveCsv => match ArchiveReader::new(input, country) {
             Ok(mut reader) => {
@@ -212,6 +241,7 @@ fn parse(
                 Some(Damage {
                     source: name.to_string(),
                     offset: Some(0),
+                    kind: "bad_header",
                     message: e.to_string(),
                 }),
             ),

@@ -1,3 +1,6 @@
+//! `airq-master ingest ...`: parses the command line, runs, and maps the outcome to the exit status.
+
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use airq_master::config::{Cli, Command};
@@ -10,27 +13,24 @@ async fn main() -> ExitCode {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     let Command::Ingest(args) = Cli::parse().command;
     let json = args.json;
-    let result =
-        airq_master::run(
-            &args,
-            airq_common::shutdown::shutdown_signal(),
-            |outcome| match outcome {
-                Ok(summary) if json => {
-                    println!("{}", serde_json::to_string(summary).unwrap_or_default())
-                }
-                Ok(summary) => print!("{summary}"),
-                Err(e) => eprintln!("airq-master: {e}"),
-            },
-        )
-        .await;
-    match result {
+    // Summaries go to stdout; a failed scheduled run is logged by the scheduler, a fatal error below.
+    let print = |outcome: &Result<_, _>| match outcome {
+        Ok(summary) if json => match serde_json::to_string(summary) {
+            Ok(line) => println!("{line}"),
+            Err(e) => eprintln!("airq-master: could not print the summary as JSON: {e}"),
+        },
+        Ok(summary) => print!("{summary}"),
+        Err(_) => {}
+    };
+    match airq_master::run(&args, airq_common::shutdown::shutdown_signal(), print).await {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
         Err(e) => {
-            tracing::error!(error = %e, "airq-master failed");
+            eprintln!("airq-master: {e}");
             ExitCode::FAILURE
         }
     }

@@ -1,18 +1,44 @@
-//! What an ingest run did, for people (the summary block) and machines (`--json`).
+//! What an ingest run did, for people (one block on stdout) and machines (`--json`: one JSON object).
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
+use airq_common::feed::{DamageKind, FeedDamage};
 use airq_common::reading::{ParseStats, SkipReason};
 use serde::Serialize;
 
+/// Damage that ended a file or feed early. The readings before it were written.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Damage {
     /// The file or URL that was damaged.
     pub source: String,
+    /// Byte offset where the damage begins, when the reader knows it.
     pub offset: Option<u64>,
+    /// A stable short name: `truncated`, `trailing_garbage`, `unexpected_byte`, `not_an_array`, `empty`,
+    /// `record_too_large`, `read_error`, `bad_header`, `unreadable`.
+    pub kind: &'static str,
     pub message: String,
+}
+
+impl Damage {
+    pub fn from_feed(source: &str, damage: &FeedDamage) -> Damage {
+        let kind = match damage.kind {
+            DamageKind::Empty => "empty",
+            DamageKind::NotAnArray => "not_an_array",
+            DamageKind::Truncated => "truncated",
+            DamageKind::Unexpected(_) => "unexpected_byte",
+            DamageKind::TrailingGarbage => "trailing_garbage",
+            DamageKind::RecordTooLarge => "record_too_large",
+            DamageKind::Io(_) => "read_error",
+        };
+        Damage {
+            source: source.to_string(),
+            offset: Some(damage.offset),
+            kind,
+            message: damage.kind.to_string(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -20,18 +46,24 @@ pub struct IngestSummary {
     pub source: String,
     pub store: String,
     pub records_seen: u64,
+    /// Readings the parser produced. Equal to `readings_written` unless the run was interrupted (the readings
+    /// parsed ahead of the writer are then reported, not silently lost) or the store failed.
+    pub readings_parsed: u64,
     pub readings_written: u64,
-    pub skipped: BTreeMap<SkipReason, u64>,
     pub skipped_total: u64,
+    pub skipped: BTreeMap<SkipReason, u64>,
+    /// Values dropped from records that were kept (the other PM value was usable).
     pub dropped_values: BTreeMap<SkipReason, u64>,
     /// Damage that ended a file or feed early (its readings before the damage were written).
     pub damage: Vec<Damage>,
-    /// The URL answered 304: nothing changed since the previous run.
+    /// The URL answered 304: nothing changed since the previous run, nothing was read.
     pub not_modified: bool,
     /// Stopped by Ctrl-C/SIGTERM after finishing the batch in hand.
     pub interrupted: bool,
-    #[serde(serialize_with = "secs")]
+    #[serde(rename = "elapsed_secs", serialize_with = "secs")]
     pub elapsed: Duration,
+    pub records_per_sec: f64,
+    pub readings_per_sec: f64,
 }
 
 fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -41,6 +73,7 @@ fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
 impl IngestSummary {
     pub fn add_stats(&mut self, stats: &ParseStats) {
         self.records_seen += stats.records_seen;
+        self.readings_parsed += stats.readings;
         for (reason, n) in &stats.skipped {
             *self.skipped.entry(*reason).or_default() += n;
         }
@@ -50,13 +83,22 @@ impl IngestSummary {
         self.skipped_total = self.skipped.values().sum();
     }
 
+    /// Records the run's duration and the rates derived from it.
+    pub fn finish(&mut self, elapsed: Duration) {
+        self.elapsed = elapsed;
+        let secs = elapsed.as_secs_f64().max(1e-9);
+        self.records_per_sec = self.records_seen as f64 / secs;
+        self.readings_per_sec = self.readings_written as f64 / secs;
+    }
+
+    /// Parsed readings that were not written (an interrupted run).
+    pub fn readings_not_written(&self) -> u64 {
+        self.readings_parsed.saturating_sub(self.readings_written)
+    }
+
     /// A run that met damage, or was interrupted, did not do all it was asked: the exit status says so.
     pub fn is_complete(&self) -> bool {
         self.damage.is_empty() && !self.interrupted
-    }
-
-    fn rate(&self, n: u64) -> f64 {
-        n as f64 / self.elapsed.as_secs_f64().max(1e-9)
     }
 }
 
@@ -66,7 +108,7 @@ impl fmt::Display for IngestSummary {
         if self.not_modified {
             writeln!(
                 f,
-                "  not modified since the previous run (HTTP 304): nothing to do"
+                "  not modified since the previous run (HTTP 304): skipped"
             )?;
         }
         writeln!(f, "  records seen:      {}", self.records_seen)?;
@@ -83,21 +125,28 @@ impl fmt::Display for IngestSummary {
         }
         for d in &self.damage {
             match d.offset {
-                Some(offset) => {
-                    writeln!(f, "  DAMAGED: {} at byte {offset}: {}", d.source, d.message)?
-                }
-                None => writeln!(f, "  DAMAGED: {}: {}", d.source, d.message)?,
+                Some(offset) => writeln!(
+                    f,
+                    "  DAMAGED ({}): {} at byte {offset}: {}",
+                    d.kind, d.source, d.message
+                )?,
+                None => writeln!(f, "  DAMAGED ({}): {}: {}", d.kind, d.source, d.message)?,
             }
         }
         if self.interrupted {
-            writeln!(f, "  INTERRUPTED: stopped after the batch in hand")?;
+            writeln!(
+                f,
+                "  INTERRUPTED: stopped after the batch in hand; {} parsed readings not written \
+                 (run again to write them: ingest is idempotent)",
+                self.readings_not_written()
+            )?;
         }
         writeln!(
             f,
             "  elapsed:           {:.3} s  ({:.0} records/s, {:.0} readings/s)",
             self.elapsed.as_secs_f64(),
-            self.rate(self.records_seen),
-            self.rate(self.readings_written)
+            self.records_per_sec,
+            self.readings_per_sec
         )
     }
 }

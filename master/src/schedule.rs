@@ -1,0 +1,107 @@
+//! Running ingest once, or every interval with jitter until stopped.
+
+use std::future::Future;
+use std::time::Duration;
+
+use rand::Rng;
+use tokio::sync::watch;
+
+use crate::config::IngestArgs;
+use crate::error::IngestError;
+use crate::http::{self, Validators};
+use crate::ingest::Ingest;
+use crate::source::Source;
+use crate::summary::IngestSummary;
+
+/// The next run's delay: the interval ±10%, uniformly, so that several masters started together (or a fleet
+/// restarted at once) drift apart instead of all fetching the feed in the same second.
+pub fn jittered(every: Duration, rng: &mut impl Rng) -> Duration {
+    every.mul_f64(rng.gen_range(0.9..=1.1))
+}
+
+/// Runs as `args` say, calling `report` with each run's outcome as soon as it ends (an interrupted run
+/// included).
+///
+/// - Without `--every`: one run. A run that fails outright returns its error.
+/// - With `--every`: a run now, then one every interval ±10% until `shutdown` completes. A failed run is logged
+///   with its cause and retried at the next tick; the ETag/Last-Modified of a URL are kept between runs.
+/// - When `shutdown` completes during a run, the batch being written is finished, the run ends there and is
+///   reported as interrupted.
+///
+/// Returns whether the last run was complete (no damage, not interrupted): the exit status.
+pub async fn run(
+    args: &IngestArgs,
+    shutdown: impl Future<Output = ()>,
+    mut report: impl FnMut(&Result<IngestSummary, IngestError>),
+) -> Result<bool, IngestError> {
+    let store = airq_common::open_store(&args.store).await?;
+    let ingest = Ingest {
+        store,
+        format: args.format,
+        country: args.country.clone(),
+        batch: args.batch,
+        http: http::client(args.http_timeout)?,
+    };
+    let source = Source::parse(&args.source);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut validators = Validators::default();
+    tokio::pin!(shutdown);
+    loop {
+        let mut stopping = false;
+        let outcome = {
+            let run = ingest.run(&source, &mut validators, &stop_rx);
+            tokio::pin!(run);
+            tokio::select! {
+                outcome = &mut run => outcome,
+                _ = &mut shutdown => {
+                    tracing::info!("stop requested: finishing the batch in hand");
+                    stopping = true;
+                    let _ = stop_tx.send(true);
+                    run.await
+                }
+            }
+        };
+        report(&outcome);
+        let complete = match outcome {
+            Ok(summary) => summary.is_complete(),
+            Err(e) if args.every.is_some() && !stopping => {
+                tracing::error!(source = %source, error = %e, "ingest run failed; retrying at the next tick");
+                false
+            }
+            Err(e) => return Err(e),
+        };
+        let Some(every) = args.every.filter(|_| !stopping) else {
+            return Ok(complete);
+        };
+        let nap = jittered(every, &mut rand::thread_rng());
+        tracing::info!(next_in = %humantime::format_duration(round_to_ms(nap)), "next ingest scheduled");
+        tokio::select! {
+            _ = tokio::time::sleep(nap) => {}
+            _ = &mut shutdown => return Ok(complete),
+        }
+    }
+}
+
+fn round_to_ms(d: Duration) -> Duration {
+    Duration::from_millis(d.as_millis().try_into().unwrap_or(u64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jitter_stays_within_ten_percent_and_varies() {
+        let mut rng = rand::thread_rng();
+        let every = Duration::from_secs(300);
+        let naps: Vec<Duration> = (0..1000).map(|_| jittered(every, &mut rng)).collect();
+        for d in &naps {
+            assert!(
+                *d >= Duration::from_secs(270) && *d <= Duration::from_secs(330),
+                "{d:?}"
+            );
+        }
+        assert!(naps.iter().any(|d| *d < Duration::from_secs(285)));
+        assert!(naps.iter().any(|d| *d > Duration::from_secs(315)));
+    }
+}
