@@ -3,11 +3,15 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use airq_common::index::daqi;
-use airq_common::store::collect;
+use airq_common::store::{collect, PageStream, ReadingStore};
+use airq_common::StoreError;
 use airq_master::config::IngestArgs;
+use airq_master::ingest::Ingest;
+use airq_master::source::Source;
 use airq_master::summary::IngestSummary;
 use serde_json::Value;
 
@@ -139,26 +143,42 @@ async fn ingesting_twice_changes_nothing() {
 async fn a_damaged_feed_keeps_the_readings_before_the_damage_and_fails_the_run() {
     let bytes = std::fs::read(sample()).expect("read");
     let dir = tempfile::tempdir().expect("tempdir");
-    // Cut in the middle of a record.
+    // Cut in the middle of a record: the cut point is neither between records nor at the end.
     let cut_at = bytes.len() / 2 + 101;
     let cut = dir.path().join("cut.json");
     std::fs::write(&cut, &bytes[..cut_at]).expect("write");
     let (_s, url) = temp_store();
     let (summary, complete) = ingest(&args(cut.to_str().expect("utf8"), &url)).await;
     assert!(!complete);
-    assert_eq!(summary.damage.len(), 1);
+    assert_eq!(summary.damage.len(), 1, "{summary}");
+    assert_eq!(summary.damage[0].kind, "truncated");
     let offset = summary.damage[0].offset.expect("offset");
-    assert!(offset < cut_at as u64 && offset > 0, "{offset}");
-    let (whole, _, _) = airq_common::feed::read_feed(&bytes[..offset as usize]);
-    assert!(summary.readings_written > 0);
-    assert!(summary.readings_written as usize >= whole.len() - 1);
+    assert!(offset > 0 && offset < cut_at as u64, "{offset}");
+    // The offset is where the unfinished record begins: it opens with `{`, and every record before it is whole.
+    assert_eq!(bytes[offset as usize], b'{');
+    let (before, stats, _) = airq_common::feed::read_feed(&bytes[..offset as usize]);
+    assert!(!before.is_empty());
+    assert_eq!(summary.readings_written, before.len() as u64);
+    assert_eq!(summary.records_seen, stats.records_seen);
     let store = airq_common::open_store(&url).await.expect("store");
     assert_eq!(
         store.count().await.expect("count"),
         summary.readings_written
     );
+    let q = airq_common::Query::from_params([("start", "2019-04-16"), ("end", "2019-04-17")])
+        .expect("query");
+    let mut stored: Vec<(u64, i64)> = collect(store.query(&q, 500))
+        .await
+        .expect("query")
+        .iter()
+        .map(|r| (r.sensor_id, r.timestamp))
+        .collect();
+    let mut expected: Vec<(u64, i64)> = before.iter().map(|r| (r.sensor_id, r.timestamp)).collect();
+    stored.sort();
+    expected.sort();
+    assert_eq!(stored, expected);
 
-    // Garbage after the array: every record is kept, the damage is reported.
+    // Garbage after the array: every record is kept, the damage is reported at the garbage's first byte.
     let mut tailed = bytes.clone();
     tailed.extend_from_slice(b"<html>504 Gateway Time-out</html>");
     let garbage = dir.path().join("garbage.json");
@@ -167,7 +187,79 @@ async fn a_damaged_feed_keeps_the_readings_before_the_damage_and_fails_the_run()
     let (summary, complete) = ingest(&args(garbage.to_str().expect("utf8"), &url2)).await;
     assert!(!complete);
     assert_eq!(summary.readings_written, 140);
+    assert_eq!(summary.records_seen, 243);
+    assert_eq!(summary.damage.len(), 1);
+    assert_eq!(summary.damage[0].kind, "trailing_garbage");
     assert_eq!(summary.damage[0].offset, Some(bytes.len() as u64));
+    let store = airq_common::open_store(&url2).await.expect("store");
+    assert_eq!(store.count().await.expect("count"), 140);
+}
+
+/// A store that asks for a stop when a write begins, then performs the write: a stop arriving while a batch is
+/// being written.
+struct StopDuringWrite {
+    inner: Arc<dyn ReadingStore>,
+    stop: tokio::sync::watch::Sender<bool>,
+}
+
+#[async_trait::async_trait]
+impl ReadingStore for StopDuringWrite {
+    async fn upsert(&self, readings: &[airq_common::Reading]) -> Result<u64, StoreError> {
+        let _ = self.stop.send(true);
+        self.inner.upsert(readings).await
+    }
+    fn query(&self, query: &airq_common::Query, page_size: usize) -> PageStream {
+        self.inner.query(query, page_size)
+    }
+    async fn count(&self) -> Result<u64, StoreError> {
+        self.inner.count().await
+    }
+    async fn check(&self) -> Result<(), StoreError> {
+        self.inner.check().await
+    }
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_finishes_the_batch_in_flight_and_reports_the_rest() {
+    let (_dir, url) = temp_store();
+    let inner = airq_common::open_store(&url).await.expect("store");
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let ingest = Ingest {
+        store: Arc::new(StopDuringWrite {
+            inner: inner.clone(),
+            stop: stop_tx,
+        }),
+        format: None,
+        country: String::new(),
+        batch: 37,
+        http: airq_master::http::client(Duration::from_secs(10)).expect("client"),
+    };
+    let source = Source::parse(sample().to_str().expect("utf8"));
+    let summary = ingest
+        .run(&source, &mut Default::default(), &stop_rx)
+        .await
+        .expect("run");
+    assert!(summary.interrupted, "{summary}");
+    assert!(!summary.is_complete());
+    assert!(summary.damage.is_empty());
+    // Exactly the batch in flight was written, and all of it.
+    assert_eq!(summary.readings_written, 37);
+    assert_eq!(inner.count().await.expect("count"), 37);
+    // What the parser had read ahead is reported, not lost silently.
+    assert!(summary.readings_parsed >= 37);
+    assert_eq!(summary.readings_not_written(), summary.readings_parsed - 37);
+    let text = summary.to_string();
+    assert!(text.contains("INTERRUPTED"), "{text}");
+    assert!(
+        text.contains(&format!(
+            "{} parsed readings not written",
+            summary.readings_not_written()
+        )),
+        "{text}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -274,6 +366,178 @@ async fn an_unchanged_feed_is_skipped_by_etag() {
     assert_eq!(store.count().await.expect("count"), 140);
 }
 
+/// Serves the sample with Last-Modified only (no ETag), gzip-compressed when the client accepts it, and
+/// records the request headers it saw.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gzip_and_last_modified_are_used() {
+    use axum::http::{HeaderMap, StatusCode};
+    use axum::response::IntoResponse;
+    use std::io::Write;
+    const MODIFIED: &str = "Tue, 16 Apr 2019 14:22:52 GMT";
+    let raw = std::fs::read(sample()).expect("read");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&raw).expect("gzip");
+    let gzipped = gz.finish().expect("gzip");
+    assert!(gzipped.len() < raw.len());
+    let requests: Arc<Mutex<Vec<HeaderMap>>> = Arc::default();
+    let seen = requests.clone();
+    let app = axum::Router::new().route(
+        "/data.json",
+        axum::routing::get(move |headers: HeaderMap| {
+            let body = gzipped.clone();
+            seen.lock().expect("lock").push(headers.clone());
+            async move {
+                if headers
+                    .get("if-modified-since")
+                    .and_then(|v| v.to_str().ok())
+                    == Some(MODIFIED)
+                {
+                    return StatusCode::NOT_MODIFIED.into_response();
+                }
+                let accepts_gzip = headers
+                    .get("accept-encoding")
+                    .and_then(|v| v.to_str().ok())
+                    .is_some_and(|v| v.contains("gzip"));
+                if !accepts_gzip {
+                    return StatusCode::NOT_ACCEPTABLE.into_response();
+                }
+                (
+                    [
+                        ("last-modified", MODIFIED),
+                        ("content-encoding", "gzip"),
+                        ("content-type", "application/json"),
+                    ],
+                    body,
+                )
+                    .into_response()
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}/data.json", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let (_dir, store_url) = temp_store();
+    let store = airq_common::open_store(&store_url).await.expect("store");
+    let ingest = Ingest {
+        store: store.clone(),
+        format: None,
+        country: String::new(),
+        batch: 100,
+        http: airq_master::http::client(Duration::from_secs(10)).expect("client"),
+    };
+    let source = Source::parse(&url);
+    let mut validators = Default::default();
+    let (_tx, stop) = tokio::sync::watch::channel(false);
+    let first = ingest
+        .run(&source, &mut validators, &stop)
+        .await
+        .expect("first");
+    assert!(first.is_complete(), "{first}");
+    assert_eq!(first.readings_written, 140);
+    assert_eq!(first.records_seen, 243);
+    let second = ingest
+        .run(&source, &mut validators, &stop)
+        .await
+        .expect("second");
+    assert!(second.not_modified && second.is_complete(), "{second}");
+    assert_eq!(second.records_seen, 0);
+    let requests = requests.lock().expect("lock");
+    assert_eq!(requests.len(), 2);
+    let user_agent = requests[0]
+        .get("user-agent")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    assert!(user_agent.contains("airq"), "{user_agent}");
+    assert!(requests[0].get("if-modified-since").is_none());
+    assert_eq!(
+        requests[1]
+            .get("if-modified-since")
+            .and_then(|v| v.to_str().ok()),
+        Some(MODIFIED)
+    );
+}
+
+/// `--every` through the public `run`: a failing first run (HTTP 503) is reported with the URL and status and
+/// retried at the next tick; the second run writes the feed; the third sends the ETag back and is skipped as not
+/// modified. The test stops the schedule from its report callback after the third run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_retries_a_failed_run_and_keeps_the_etag_between_ticks() {
+    use axum::http::{HeaderMap, StatusCode};
+    use axum::response::IntoResponse;
+    let body = std::fs::read(sample()).expect("read");
+    let requests: Arc<Mutex<Vec<HeaderMap>>> = Arc::default();
+    let seen = requests.clone();
+    let app = axum::Router::new().route(
+        "/data.json",
+        axum::routing::get(move |headers: HeaderMap| {
+            let body = body.clone();
+            let n = {
+                let mut seen = seen.lock().expect("lock");
+                seen.push(headers.clone());
+                seen.len()
+            };
+            async move {
+                if n == 1 {
+                    return StatusCode::SERVICE_UNAVAILABLE.into_response();
+                }
+                if headers.get("if-none-match").and_then(|v| v.to_str().ok()) == Some("\"v1\"") {
+                    return StatusCode::NOT_MODIFIED.into_response();
+                }
+                ([("etag", "\"v1\"")], body).into_response()
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}/data.json", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let (_dir, store_url) = temp_store();
+    let mut a = args(&url, &store_url);
+    a.every = Some(Duration::from_millis(20));
+    let stop = Arc::new(tokio::sync::Notify::new());
+    let stopper = stop.clone();
+    let mut outcomes: Vec<Result<IngestSummary, String>> = Vec::new();
+    let last_complete = airq_master::run(&a, async move { stopper.notified().await }, |outcome| {
+        outcomes.push(match outcome {
+            Ok(summary) => Ok(summary.clone()),
+            Err(e) => Err(e.to_string()),
+        });
+        if outcomes.len() == 3 {
+            // notify_one keeps the permit if the scheduler is not waiting yet.
+            stop.notify_one();
+        }
+    })
+    .await
+    .expect("schedule");
+    assert!(last_complete, "the last run was complete");
+    assert_eq!(outcomes.len(), 3);
+    let failure = outcomes[0].as_ref().expect_err("503 fails the run");
+    assert!(
+        failure.contains(&url) && failure.contains("503"),
+        "{failure}"
+    );
+    let written = outcomes[1].as_ref().expect("second run");
+    assert_eq!(written.readings_written, 140);
+    let skipped = outcomes[2].as_ref().expect("third run");
+    assert!(skipped.not_modified && skipped.readings_written == 0);
+    let requests = requests.lock().expect("lock").clone();
+    assert_eq!(requests.len(), 3);
+    assert!(requests[1].get("if-none-match").is_none());
+    assert_eq!(
+        requests[2]
+            .get("if-none-match")
+            .and_then(|v| v.to_str().ok()),
+        Some("\"v1\"")
+    );
+    let store = airq_common::open_store(&store_url).await.expect("store");
+    assert_eq!(store.count().await.expect("count"), 140);
+}
+
 #[test]
 fn the_binary_reports_and_sets_its_exit_status() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -323,4 +587,17 @@ fn the_binary_reports_and_sets_its_exit_status() {
     assert!(!damaged.status.success());
     let summary: Value = serde_json::from_slice(&damaged.stdout).expect("json summary");
     assert!(summary["damage"][0]["offset"].as_u64().is_some());
+    assert_eq!(summary["damage"][0]["kind"], "truncated");
+    assert!(summary["readings_written"]
+        .as_u64()
+        .is_some_and(|n| n > 0 && n < 140));
+    for key in [
+        "records_seen",
+        "skipped_total",
+        "elapsed_secs",
+        "records_per_sec",
+        "readings_per_sec",
+    ] {
+        assert!(summary[key].is_number(), "{key} in {summary}");
+    }
 }
