@@ -6,6 +6,11 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::source::Format;
 
+/// Readings per store write by default. Each SQLite batch is one transaction, so larger batches cost less per
+/// reading; 20,000 readings are a few MB in memory, and two batches are in the pipeline at most (see
+/// `docs/benchmarks.md` for the measurements behind the figure).
+pub const DEFAULT_BATCH: usize = 20_000;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "airq-master",
@@ -34,14 +39,15 @@ pub struct IngestArgs {
     /// Reading store: sqlite://PATH or dynamodb://TABLE.
     #[arg(long, env = "AIRQ_STORE", default_value = airq_common::store::DEFAULT_STORE_URL)]
     pub store: String,
-    /// Run again at this interval (e.g. 5m), with ±10% jitter; without it, run once.
+    /// Run now, then again every interval (e.g. 5m) ±10% random jitter, until Ctrl-C/SIGTERM; a failed run is
+    /// logged and retried at the next tick. Without it, run once.
     #[arg(long, value_parser = humantime::parse_duration)]
     pub every: Option<Duration>,
     /// Country for archive rows (archive files have no country column).
     #[arg(long, default_value = "")]
     pub country: String,
     /// Readings per store write (one transaction in SQLite; split into requests of 25 for DynamoDB).
-    #[arg(long, default_value_t = 20_000)]
+    #[arg(long, default_value_t = DEFAULT_BATCH)]
     pub batch: usize,
     /// Give up on an HTTP fetch (including reading its body) after this long.
     #[arg(long, default_value = "120s", value_parser = humantime::parse_duration)]
