@@ -16,6 +16,9 @@ use crate::routes::{self, RequestLimits};
 use crate::server::{self, ServerLimits};
 use crate::state::{AppState, Settings};
 
+/// The reply-queue name prefix when none is configured.
+pub const DEFAULT_REPLY_QUEUE_PREFIX: &str = "airq-reply";
+
 /// Everything tunable about a gateway.
 #[derive(Debug, Clone)]
 pub struct GatewayOptions {
@@ -27,6 +30,9 @@ pub struct GatewayOptions {
     pub server: ServerLimits,
     /// Receives before a request goes to the dead-letter queue (used when this gateway creates the queue).
     pub max_receives: u32,
+    /// This gateway's reply queue is named `<prefix>-<uuid>`. A deployed stack sets a prefix of its own so that
+    /// its IAM policy can name its queues and `airq-deploy down` can find reply queues a dead gateway left.
+    pub reply_queue_prefix: String,
 }
 
 impl Default for GatewayOptions {
@@ -48,6 +54,7 @@ impl Default for GatewayOptions {
                 shutdown_grace: Duration::from_secs(20),
             },
             max_receives: airq_common::queue::DEFAULT_MAX_RECEIVES,
+            reply_queue_prefix: DEFAULT_REPLY_QUEUE_PREFIX.to_string(),
         }
     }
 }
@@ -67,7 +74,7 @@ impl Gateway {
         options: GatewayOptions,
     ) -> Result<Gateway, QueueError> {
         let requests = queues
-            .create(
+            .open_or_create(
                 request_queue,
                 &QueueOptions {
                     max_receives: options.max_receives,
@@ -75,7 +82,7 @@ impl Gateway {
             )
             .await?;
         // One reply queue per gateway: two gateways never take each other's replies.
-        let reply_to = format!("airq-reply-{}", Uuid::new_v4().simple());
+        let reply_to = format!("{}-{}", options.reply_queue_prefix, Uuid::new_v4().simple());
         queues
             .create(&reply_to, &QueueOptions { max_receives: 0 })
             .await?;

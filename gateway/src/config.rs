@@ -23,6 +23,9 @@ pub struct GatewayConfig {
     /// Request queue: sqlite://PATH (queue airq-requests) or sqs://QUEUE-NAME.
     #[arg(long, env = "AIRQ_QUEUE", default_value = "sqlite://./data/airq.db")]
     pub queue: String,
+    /// This gateway's reply queue is named PREFIX-<uuid> (a deployed stack uses airq-<stack>-reply).
+    #[arg(long, env = "AIRQ_REPLY_QUEUE_PREFIX", default_value = crate::app::DEFAULT_REPLY_QUEUE_PREFIX)]
+    pub reply_queue_prefix: String,
     /// Direct answers in flight at most; further queries are queued.
     #[arg(long, default_value_t = 100)]
     pub direct_limit: usize,
@@ -83,6 +86,7 @@ impl GatewayConfig {
                 header_timeout: self.read_timeout,
                 shutdown_grace: self.shutdown_grace,
             },
+            reply_queue_prefix: self.reply_queue_prefix.clone(),
             ..GatewayOptions::default()
         }
     }

@@ -29,7 +29,7 @@ async fn run(config: WorkerConfig) -> anyhow::Result<()> {
         .await
         .context("opening the queue")?;
     let requests = queues
-        .create(&name, &Default::default())
+        .open_or_create(&name, &Default::default())
         .await
         .context("opening the request queue")?;
     tracing::info!(store = %store.describe(), queue = %name, "airq-worker started");

@@ -99,6 +99,19 @@ pub trait QueueService: Send + Sync + 'static {
     ) -> Result<Arc<dyn JobQueue>, QueueError>;
     /// Opens an existing queue.
     async fn open(&self, name: &str) -> Result<Arc<dyn JobQueue>, QueueError>;
+    /// Opens the queue, creating it only if it does not exist. Roles call this rather than [`create`](Self::create)
+    /// so that a queue provisioned by `airq-deploy` (with its own receive limit and tags) is used as it is, and
+    /// an identity without `CreateQueue` permission can still work with a provisioned queue.
+    async fn open_or_create(
+        &self,
+        name: &str,
+        options: &QueueOptions,
+    ) -> Result<Arc<dyn JobQueue>, QueueError> {
+        match self.open(name).await {
+            Err(QueueError::NoSuchQueue(_)) => self.create(name, options).await,
+            other => other,
+        }
+    }
     /// Removes the queue, its messages and its dead-letter queue. Removing a missing queue is not an error.
     async fn remove(&self, name: &str) -> Result<(), QueueError>;
     /// Checks that the backend is reachable (readiness probes).

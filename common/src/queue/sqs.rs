@@ -29,7 +29,8 @@ const MAX_WAIT_SECS: u64 = 20;
 /// Retries of a batch's failed (not sender-fault) entries.
 const SEND_ATTEMPTS: u32 = 5;
 
-fn dlq_name(name: &str) -> String {
+/// The dead-letter queue of a queue: one naming rule, shared with `airq-deploy`.
+pub fn dlq_name(name: &str) -> String {
     format!("{name}-dlq")
 }
 
@@ -79,6 +80,13 @@ fn build_error(queue: &str, e: aws_sdk_sqs::error::BuildError) -> QueueError {
         message: e.to_string(),
         transient: false,
     }
+}
+
+/// The `RedrivePolicy` attribute that sends a message to the dead-letter queue `dlq_arn` after `max_receives`
+/// receives (one definition, shared with `airq-deploy`).
+pub fn redrive_policy(dlq_arn: &str, max_receives: u32) -> String {
+    serde_json::json!({ "deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receives.to_string() })
+        .to_string()
 }
 
 /// The queues of one AWS account and region.
@@ -204,10 +212,7 @@ impl QueueService for SqsQueues {
             let dlq = dlq_name(name);
             let dlq_url = self.create_one(&dlq, None).await?;
             let arn = self.arn(&dlq, &dlq_url).await?;
-            Some(
-                serde_json::json!({ "deadLetterTargetArn": arn, "maxReceiveCount": options.max_receives.to_string() })
-                    .to_string(),
-            )
+            Some(redrive_policy(&arn, options.max_receives))
         } else {
             None
         };

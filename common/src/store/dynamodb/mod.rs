@@ -173,7 +173,18 @@ fn build_error(table: &str, e: aws_sdk_dynamodb::error::BuildError) -> StoreErro
 
 /// Creates the table (on-demand billing) with the key schema above, if it does not exist, and waits until it is
 /// active. The same constants the store reads and writes with define it: one definition.
+///
+/// An existing table is looked up first (`DescribeTable`), so a role whose identity may read and write a table
+/// provisioned by `airq-deploy` but not create one (least privilege) still starts.
 pub async fn create_table(client: &Client, table: &str) -> Result<(), StoreError> {
+    match client.describe_table().table_name(table).send().await {
+        Ok(out) if out.table().and_then(|t| t.table_status()) == Some(&TableStatus::Active) => {
+            return Ok(())
+        }
+        Ok(_) => {}
+        Err(e) if e.code() == Some("ResourceNotFoundException") => {}
+        Err(e) => return Err(sdk_error("DescribeTable", table, e)),
+    }
     let attr = |name: &str| {
         AttributeDefinition::builder()
             .attribute_name(name)
