@@ -1,0 +1,82 @@
+//! Carries out a plan's steps in order. Each step is idempotent, and the plan was computed from what exists, so
+//! when a step fails (a missing permission, a quota), fixing the cause and running `up` again finishes the job.
+
+use std::time::Duration;
+
+use aws_sdk_ec2::types::InstanceStateName;
+
+use super::{artifact, ec2, queues, table, Aws};
+use crate::error::DeployError;
+use crate::plan::{Desired, Observed, Plan, Step};
+
+/// What `up` did.
+#[derive(Debug, Clone, Default)]
+pub struct Applied {
+    pub steps_done: usize,
+    pub launched: Vec<String>,
+}
+
+/// Applies `plan` (computed for `desired` from `observed`), calling `progress` after each step, then waits (at
+/// most `wait`) for launched instances to run.
+pub async fn apply(
+    aws: &Aws,
+    desired: &Desired,
+    observed: &Observed,
+    plan: &Plan,
+    wait: Duration,
+    mut progress: impl FnMut(&Step),
+) -> Result<Applied, DeployError> {
+    let mut applied = Applied::default();
+    let mut group_id = observed.security_group.as_ref().map(|g| g.id.clone());
+    for step in &plan.steps {
+        match step {
+            Step::CreateTable { .. } => {
+                table::create(aws).await?;
+                table::tag(aws).await?;
+            }
+            Step::TagTable { .. } => table::tag(aws).await?,
+            Step::CreateQueue { name, dead_letter } => {
+                let dlq = dead_letter.as_ref().map(|(n, max)| (n.as_str(), *max));
+                queues::create(aws, name, dlq).await?;
+            }
+            Step::SetRedrive {
+                name,
+                dead_letter,
+                max_receives,
+            } => queues::set_redrive(aws, name, dead_letter, *max_receives).await?,
+            Step::TagQueue { name } => queues::tag(aws, name).await?,
+            Step::CreateBucket { name } => artifact::create_bucket(aws, name).await?,
+            Step::UploadArtifact(upload) => {
+                artifact::upload(aws, &upload.bucket, &upload.key, &upload.path).await?
+            }
+            Step::CreateSecurityGroup { .. } => {
+                let vpc = ec2::vpc_id(aws, desired.launch.subnet.as_deref()).await?;
+                group_id = Some(ec2::create_group(aws, &vpc).await?);
+            }
+            Step::AuthorizeIngress(rule) => ec2::authorize(aws, require(&group_id)?, rule).await?,
+            Step::RevokeIngress(rule) => ec2::revoke(aws, require(&group_id)?, rule).await?,
+            Step::CreateLaunchTemplate(spec) => {
+                ec2::create_template(aws, spec, require(&group_id)?).await?
+            }
+            Step::UpdateLaunchTemplate { spec, .. } => {
+                ec2::update_template(aws, spec, require(&group_id)?).await?
+            }
+            Step::Launch { role, count } => {
+                let ids = ec2::launch(aws, *role, *count).await?;
+                applied.launched.extend(ids);
+            }
+            Step::Terminate { instance_ids, .. } => ec2::terminate(aws, instance_ids).await?,
+        }
+        applied.steps_done += 1;
+        progress(step);
+    }
+    ec2::wait_for(aws, &applied.launched, InstanceStateName::Running, wait).await?;
+    Ok(applied)
+}
+
+fn require(group_id: &Option<String>) -> Result<&str, DeployError> {
+    group_id.as_deref().ok_or_else(|| DeployError::Unexpected {
+        resource: "the gateway security group".into(),
+        message: "it neither exists nor was created".into(),
+    })
+}

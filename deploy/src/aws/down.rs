@@ -1,0 +1,124 @@
+//! `down`: removes everything of a stack, found by its tags and names: instances (waiting until they are gone,
+//! so the security group can go), launch templates, the security group, queues (request, dead-letter, and any
+//! reply queues gateways left), the artifact bucket, and the table only when asked (it holds the readings).
+
+use std::time::Duration;
+
+use aws_sdk_ec2::types::InstanceStateName;
+use serde::Serialize;
+
+use super::{artifact, ec2, queues, table, Aws};
+use crate::error::DeployError;
+
+/// What `down` would remove, or removed.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Inventory {
+    pub instances: Vec<String>,
+    pub launch_templates: Vec<String>,
+    pub security_group: Option<String>,
+    pub queues: Vec<String>,
+    pub bucket: Option<String>,
+    pub table: Option<String>,
+    /// The table exists but is kept (no `--delete-data`).
+    pub table_kept: bool,
+}
+
+impl Inventory {
+    pub fn is_empty(&self) -> bool {
+        self.instances.is_empty()
+            && self.launch_templates.is_empty()
+            && self.security_group.is_none()
+            && self.queues.is_empty()
+            && self.bucket.is_none()
+            && self.table.is_none()
+    }
+}
+
+impl std::fmt::Display for Inventory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.is_empty() {
+            writeln!(f, "nothing to remove")?;
+        }
+        for i in &self.instances {
+            writeln!(f, "- instance {i}")?;
+        }
+        for t in &self.launch_templates {
+            writeln!(f, "- launch template {t}")?;
+        }
+        if let Some(g) = &self.security_group {
+            writeln!(f, "- security group {g}")?;
+        }
+        for q in &self.queues {
+            writeln!(f, "- sqs queue {}", queues::name_of(q))?;
+        }
+        if let Some(b) = &self.bucket {
+            writeln!(f, "- s3 bucket {b} and its objects")?;
+        }
+        if let Some(t) = &self.table {
+            writeln!(f, "- dynamodb table {t} and every reading in it")?;
+        }
+        if self.table_kept {
+            writeln!(
+                f,
+                "  kept: the dynamodb table and its readings (pass --delete-data to remove them)"
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// What belongs to the stack.
+pub async fn inventory(aws: &Aws, delete_data: bool) -> Result<Inventory, DeployError> {
+    let (instances, templates, group, queue_urls, bucket, table) = tokio::try_join!(
+        ec2::instances(aws),
+        ec2::find_templates(aws),
+        ec2::find_group(aws),
+        queues::list_stack_queues(aws),
+        artifact::find_bucket(aws),
+        table::find(aws),
+    )?;
+    // Only the stack's own table: it must carry the stack tag.
+    let table = table.filter(|t| t.state.tagged).map(|_| aws.stack.table());
+    Ok(Inventory {
+        instances: instances
+            .into_iter()
+            .filter(|i| i.state != "shutting-down")
+            .map(|i| i.id)
+            .collect(),
+        launch_templates: templates.values().map(|t| t.id.clone()).collect(),
+        security_group: group.map(|g| g.id),
+        queues: queue_urls,
+        bucket,
+        table_kept: table.is_some() && !delete_data,
+        table: table.filter(|_| delete_data),
+    })
+}
+
+/// Removes what `inventory` found, in dependency order. `wait` bounds the wait for instances to terminate.
+pub async fn down(aws: &Aws, inventory: &Inventory, wait: Duration) -> Result<(), DeployError> {
+    ec2::terminate(aws, &inventory.instances).await?;
+    for id in &inventory.launch_templates {
+        ec2::delete_template(aws, id).await?;
+    }
+    for url in &inventory.queues {
+        queues::delete(aws, url).await?;
+    }
+    if let Some(bucket) = &inventory.bucket {
+        artifact::delete_bucket(aws, bucket).await?;
+    }
+    if inventory.table.is_some() {
+        table::delete(aws).await?;
+    }
+    // The group can go once no instance uses it.
+    ec2::wait_for(
+        aws,
+        &inventory.instances,
+        InstanceStateName::Terminated,
+        wait,
+    )
+    .await?;
+    if let Some(group) = &inventory.security_group {
+        ec2::delete_group(aws, group, wait).await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,710 @@
+//! EC2: the Amazon Linux 2023 AMI lookup, the gateways' security group, one launch template per role, and the
+//! stack's instances. Everything created carries the stack tag (instances and volumes also the role tag, through
+//! the launch template), and is found again by those tags.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use aws_sdk_ec2::client::Waiters as _;
+use aws_sdk_ec2::error::ProvideErrorMetadata;
+use aws_sdk_ec2::types::{
+    Filter, InstanceStateName, IpPermission, IpRange,
+    LaunchTemplateIamInstanceProfileSpecificationRequest,
+    LaunchTemplateInstanceNetworkInterfaceSpecificationRequest, LaunchTemplateSpecification,
+    LaunchTemplateTagSpecificationRequest, RequestLaunchTemplateData, ResourceType, Tag,
+    TagSpecification,
+};
+use base64::Engine as _;
+
+use super::Aws;
+use crate::error::{classify, Call, DeployError};
+use crate::plan::{spec_hash_of, GroupState, Ingress, InstanceState, LaunchSpec, TemplateState};
+use crate::stack::{Role, TAG_ARTIFACT, TAG_ROLE, TAG_STACK};
+
+/// The owner alias of Amazon's own AMIs.
+const AMAZON: &str = "amazon";
+/// Amazon Linux 2023 standard (not minimal) x86_64 images.
+const AL2023_NAME: &str = "al2023-ami-2023.*-x86_64";
+
+fn filter(name: &str, values: &[&str]) -> Filter {
+    Filter::builder()
+        .name(name)
+        .set_values(Some(values.iter().map(|v| v.to_string()).collect()))
+        .build()
+}
+
+fn tag(key: &str, value: &str) -> Tag {
+    Tag::builder().key(key).value(value).build()
+}
+
+fn stack_filter(aws: &Aws) -> Filter {
+    filter(&format!("tag:{TAG_STACK}"), &[aws.stack.as_str()])
+}
+
+/// The newest Amazon Linux 2023 x86_64 AMI of the region, by creation date (then name).
+pub async fn latest_al2023(aws: &Aws) -> Result<Option<String>, DeployError> {
+    let out = aws
+        .ec2
+        .describe_images()
+        .owners(AMAZON)
+        .filters(filter("name", &[AL2023_NAME]))
+        .filters(filter("architecture", &["x86_64"]))
+        .filters(filter("state", &["available"]))
+        .send()
+        .await
+        .map_err(|e| {
+            classify(
+                Call::new(
+                    "DescribeImages",
+                    "ec2:DescribeImages",
+                    "Amazon Linux 2023 images",
+                ),
+                None,
+                e,
+            )
+        })?;
+    Ok(out
+        .images()
+        .iter()
+        .filter(|i| !i.name().unwrap_or_default().contains("minimal"))
+        .max_by(|a, b| {
+            (
+                a.creation_date().unwrap_or_default(),
+                a.name().unwrap_or_default(),
+            )
+                .cmp(&(
+                    b.creation_date().unwrap_or_default(),
+                    b.name().unwrap_or_default(),
+                ))
+        })
+        .and_then(|i| i.image_id().map(str::to_string)))
+}
+
+/// The VPC to put the security group in: the subnet's, or the account's default VPC.
+pub async fn vpc_id(aws: &Aws, subnet: Option<&str>) -> Result<String, DeployError> {
+    if let Some(subnet) = subnet {
+        let out = aws
+            .ec2
+            .describe_subnets()
+            .subnet_ids(subnet)
+            .send()
+            .await
+            .map_err(|e| {
+                classify(
+                    Call::new(
+                        "DescribeSubnets",
+                        "ec2:DescribeSubnets",
+                        format!("subnet {subnet}"),
+                    ),
+                    None,
+                    e,
+                )
+            })?;
+        return out
+            .subnets()
+            .first()
+            .and_then(|s| s.vpc_id())
+            .map(str::to_string)
+            .ok_or_else(|| {
+                DeployError::Invalid(format!("subnet {subnet} was not found in {}", aws.region))
+            });
+    }
+    let out = aws
+        .ec2
+        .describe_vpcs()
+        .filters(filter("is-default", &["true"]))
+        .send()
+        .await
+        .map_err(|e| {
+            classify(
+                Call::new("DescribeVpcs", "ec2:DescribeVpcs", "the default VPC"),
+                None,
+                e,
+            )
+        })?;
+    out.vpcs()
+        .first()
+        .and_then(|v| v.vpc_id())
+        .map(str::to_string)
+        .ok_or_else(|| {
+            DeployError::Invalid(format!(
+                "the account has no default VPC in {}; pass --subnet to choose where instances run",
+                aws.region
+            ))
+        })
+}
+
+/// The stack's security group and its IPv4 ingress rules.
+pub async fn find_group(aws: &Aws) -> Result<Option<GroupState>, DeployError> {
+    let name = aws.stack.security_group();
+    let out = aws
+        .ec2
+        .describe_security_groups()
+        .filters(stack_filter(aws))
+        .filters(filter("group-name", &[&name]))
+        .send()
+        .await
+        .map_err(|e| {
+            classify(
+                Call::new(
+                    "DescribeSecurityGroups",
+                    "ec2:DescribeSecurityGroups",
+                    format!("security group {name}"),
+                ),
+                None,
+                e,
+            )
+        })?;
+    Ok(out.security_groups().first().map(|g| GroupState {
+        id: g.group_id().unwrap_or_default().to_string(),
+        ingress: g
+            .ip_permissions()
+            .iter()
+            .flat_map(|p| {
+                p.ip_ranges().iter().filter_map(move |r| {
+                    Some(Ingress {
+                        protocol: p.ip_protocol().unwrap_or("-1").to_string(),
+                        from_port: p.from_port().unwrap_or(-1),
+                        to_port: p.to_port().unwrap_or(-1),
+                        cidr: r.cidr_ip()?.to_string(),
+                    })
+                })
+            })
+            .collect(),
+    }))
+}
+
+pub async fn create_group(aws: &Aws, vpc: &str) -> Result<String, DeployError> {
+    let name = aws.stack.security_group();
+    let out = aws
+        .ec2
+        .create_security_group()
+        .group_name(&name)
+        .description(format!("airq stack {}: gateway port only", aws.stack))
+        .vpc_id(vpc)
+        .tag_specifications(
+            TagSpecification::builder()
+                .resource_type(ResourceType::SecurityGroup)
+                .tags(tag(TAG_STACK, aws.stack.as_str()))
+                .tags(tag("Name", &name))
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(|e| {
+            classify(
+                Call::new(
+                    "CreateSecurityGroup",
+                    "ec2:CreateSecurityGroup",
+                    format!("security group {name}"),
+                ),
+                None,
+                e,
+            )
+        })?;
+    out.group_id()
+        .map(str::to_string)
+        .ok_or_else(|| DeployError::Unexpected {
+            resource: format!("security group {name}"),
+            message: "CreateSecurityGroup returned no id".into(),
+        })
+}
+
+fn permission(rule: &Ingress) -> IpPermission {
+    IpPermission::builder()
+        .ip_protocol(&rule.protocol)
+        .from_port(rule.from_port)
+        .to_port(rule.to_port)
+        .ip_ranges(
+            IpRange::builder()
+                .cidr_ip(&rule.cidr)
+                .description(format!("airq: {rule}"))
+                .build(),
+        )
+        .build()
+}
+
+pub async fn authorize(aws: &Aws, group_id: &str, rule: &Ingress) -> Result<(), DeployError> {
+    match aws
+        .ec2
+        .authorize_security_group_ingress()
+        .group_id(group_id)
+        .ip_permissions(permission(rule))
+        .send()
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.code() == Some("InvalidPermission.Duplicate") => Ok(()),
+        Err(e) => Err(classify(
+            Call::new(
+                "AuthorizeSecurityGroupIngress",
+                "ec2:AuthorizeSecurityGroupIngress",
+                format!("security group {group_id} ({rule})"),
+            ),
+            None,
+            e,
+        )),
+    }
+}
+
+pub async fn revoke(aws: &Aws, group_id: &str, rule: &Ingress) -> Result<(), DeployError> {
+    let mut p = permission(rule);
+    // Revocation matches on protocol, ports and range; the description is not part of a rule's identity.
+    p = IpPermission::builder()
+        .set_ip_protocol(p.ip_protocol().map(str::to_string))
+        .set_from_port(p.from_port())
+        .set_to_port(p.to_port())
+        .ip_ranges(IpRange::builder().cidr_ip(&rule.cidr).build())
+        .build();
+    match aws
+        .ec2
+        .revoke_security_group_ingress()
+        .group_id(group_id)
+        .ip_permissions(p)
+        .send()
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.code() == Some("InvalidPermission.NotFound") => Ok(()),
+        Err(e) => Err(classify(
+            Call::new(
+                "RevokeSecurityGroupIngress",
+                "ec2:RevokeSecurityGroupIngress",
+                format!("security group {group_id} ({rule})"),
+            ),
+            None,
+            e,
+        )),
+    }
+}
+
+/// Deletes the security group; EC2 refuses while instances still use it, so this retries (bounded) while
+/// terminated instances let go of it.
+pub async fn delete_group(aws: &Aws, group_id: &str, wait: Duration) -> Result<(), DeployError> {
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        match aws
+            .ec2
+            .delete_security_group()
+            .group_id(group_id)
+            .send()
+            .await
+        {
+            Ok(_) => return Ok(()),
+            Err(e) if e.code() == Some("InvalidGroup.NotFound") => return Ok(()),
+            Err(e)
+                if e.code() == Some("DependencyViolation")
+                    && tokio::time::Instant::now() < deadline =>
+            {
+                tokio::time::sleep(Duration::from_secs(5)).await;
+            }
+            Err(e) => {
+                return Err(classify(
+                    Call::new(
+                        "DeleteSecurityGroup",
+                        "ec2:DeleteSecurityGroup",
+                        format!("security group {group_id}"),
+                    ),
+                    None,
+                    e,
+                ))
+            }
+        }
+    }
+}
+
+/// The stack's launch templates by role, with the default version's settings hash and AMI.
+pub async fn find_templates(aws: &Aws) -> Result<BTreeMap<Role, TemplateState>, DeployError> {
+    let mut found = BTreeMap::new();
+    let out = aws
+        .ec2
+        .describe_launch_templates()
+        .filters(stack_filter(aws))
+        .send()
+        .await
+        .map_err(|e| {
+            classify(
+                Call::new(
+                    "DescribeLaunchTemplates",
+                    "ec2:DescribeLaunchTemplates",
+                    format!("launch templates of stack {}", aws.stack),
+                ),
+                None,
+                e,
+            )
+        })?;
+    for template in out.launch_templates() {
+        let (Some(name), Some(id)) = (
+            template.launch_template_name(),
+            template.launch_template_id(),
+        ) else {
+            continue;
+        };
+        let Some(role) = Role::ALL
+            .into_iter()
+            .find(|r| aws.stack.launch_template(*r) == name)
+        else {
+            continue;
+        };
+        let versions = aws
+            .ec2
+            .describe_launch_template_versions()
+            .launch_template_id(id)
+            .versions("$Default")
+            .send()
+            .await
+            .map_err(|e| {
+                classify(
+                    Call::new(
+                        "DescribeLaunchTemplateVersions",
+                        "ec2:DescribeLaunchTemplateVersions",
+                        format!("launch template {name}"),
+                    ),
+                    None,
+                    e,
+                )
+            })?;
+        let version = versions.launch_template_versions().first();
+        found.insert(
+            role,
+            TemplateState {
+                id: id.to_string(),
+                default_version: version.and_then(|v| v.version_number()).unwrap_or(1),
+                spec_hash: version
+                    .and_then(|v| v.version_description())
+                    .and_then(spec_hash_of),
+                image_id: version
+                    .and_then(|v| v.launch_template_data())
+                    .and_then(|d| d.image_id())
+                    .map(str::to_string),
+            },
+        );
+    }
+    Ok(found)
+}
+
+fn template_data(aws: &Aws, spec: &LaunchSpec, group_id: &str) -> RequestLaunchTemplateData {
+    let tags = |kind: ResourceType| {
+        LaunchTemplateTagSpecificationRequest::builder()
+            .resource_type(kind)
+            .tags(tag(TAG_STACK, aws.stack.as_str()))
+            .tags(tag(TAG_ROLE, spec.role.as_str()))
+            .tags(tag(TAG_ARTIFACT, &spec.artifact_tag))
+            .tags(tag("Name", &aws.stack.instance_name(spec.role)))
+            .build()
+    };
+    let mut data = RequestLaunchTemplateData::builder()
+        .image_id(&spec.image_id)
+        .instance_type(spec.instance_type.as_str().into())
+        .user_data(base64::engine::general_purpose::STANDARD.encode(&spec.user_data))
+        .tag_specifications(tags(ResourceType::Instance))
+        .tag_specifications(tags(ResourceType::Volume))
+        .set_key_name(spec.key_name.clone());
+    if let Some(profile) = &spec.instance_profile {
+        data = data.iam_instance_profile(
+            LaunchTemplateIamInstanceProfileSpecificationRequest::builder()
+                .name(profile)
+                .build(),
+        );
+    }
+    data = match &spec.subnet {
+        // In a chosen subnet the group goes on the network interface, which also gets a public address so the
+        // gateways can be reached (and instances can reach AWS without a NAT).
+        Some(subnet) => data.network_interfaces(
+            LaunchTemplateInstanceNetworkInterfaceSpecificationRequest::builder()
+                .device_index(0)
+                .subnet_id(subnet)
+                .groups(group_id)
+                .associate_public_ip_address(true)
+                .build(),
+        ),
+        None => data.security_group_ids(group_id),
+    };
+    data.build()
+}
+
+pub async fn create_template(
+    aws: &Aws,
+    spec: &LaunchSpec,
+    group_id: &str,
+) -> Result<(), DeployError> {
+    let name = aws.stack.launch_template(spec.role);
+    aws.ec2
+        .create_launch_template()
+        .launch_template_name(&name)
+        .version_description(spec.description())
+        .launch_template_data(template_data(aws, spec, group_id))
+        .tag_specifications(
+            TagSpecification::builder()
+                .resource_type(ResourceType::LaunchTemplate)
+                .tags(tag(TAG_STACK, aws.stack.as_str()))
+                .tags(tag(TAG_ROLE, spec.role.as_str()))
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(|e| {
+            classify(
+                Call::new(
+                    "CreateLaunchTemplate",
+                    "ec2:CreateLaunchTemplate",
+                    format!("launch template {name}"),
+                ),
+                Some(&spec.image_id),
+                e,
+            )
+        })?;
+    Ok(())
+}
+
+/// Adds a version with the new settings and makes it the default, which new instances are launched from.
+pub async fn update_template(
+    aws: &Aws,
+    spec: &LaunchSpec,
+    group_id: &str,
+) -> Result<(), DeployError> {
+    let name = aws.stack.launch_template(spec.role);
+    let out = aws
+        .ec2
+        .create_launch_template_version()
+        .launch_template_name(&name)
+        .version_description(spec.description())
+        .launch_template_data(template_data(aws, spec, group_id))
+        .send()
+        .await
+        .map_err(|e| {
+            classify(
+                Call::new(
+                    "CreateLaunchTemplateVersion",
+                    "ec2:CreateLaunchTemplateVersion",
+                    format!("launch template {name}"),
+                ),
+                Some(&spec.image_id),
+                e,
+            )
+        })?;
+    let version = out
+        .launch_template_version()
+        .and_then(|v| v.version_number())
+        .ok_or_else(|| DeployError::Unexpected {
+            resource: format!("launch template {name}"),
+            message: "CreateLaunchTemplateVersion returned no version".into(),
+        })?;
+    aws.ec2
+        .modify_launch_template()
+        .launch_template_name(&name)
+        .default_version(version.to_string())
+        .send()
+        .await
+        .map_err(|e| {
+            classify(
+                Call::new(
+                    "ModifyLaunchTemplate",
+                    "ec2:ModifyLaunchTemplate",
+                    format!("launch template {name}"),
+                ),
+                None,
+                e,
+            )
+        })?;
+    Ok(())
+}
+
+pub async fn delete_template(aws: &Aws, id: &str) -> Result<(), DeployError> {
+    match aws
+        .ec2
+        .delete_launch_template()
+        .launch_template_id(id)
+        .send()
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(e)
+            if e.code()
+                .is_some_and(|c| c.starts_with("InvalidLaunchTemplateId")) =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(classify(
+            Call::new(
+                "DeleteLaunchTemplate",
+                "ec2:DeleteLaunchTemplate",
+                format!("launch template {id}"),
+            ),
+            None,
+            e,
+        )),
+    }
+}
+
+/// The stack's instances that are not terminated.
+pub async fn instances(aws: &Aws) -> Result<Vec<InstanceState>, DeployError> {
+    let mut found = Vec::new();
+    let mut token = None;
+    loop {
+        let out = aws
+            .ec2
+            .describe_instances()
+            .filters(stack_filter(aws))
+            .filters(filter(
+                "instance-state-name",
+                &["pending", "running", "stopping", "stopped", "shutting-down"],
+            ))
+            .set_next_token(token)
+            .send()
+            .await
+            .map_err(|e| {
+                classify(
+                    Call::new(
+                        "DescribeInstances",
+                        "ec2:DescribeInstances",
+                        format!("instances of stack {}", aws.stack),
+                    ),
+                    None,
+                    e,
+                )
+            })?;
+        for instance in out.reservations().iter().flat_map(|r| r.instances()) {
+            let tag_value = |key: &str| {
+                instance
+                    .tags()
+                    .iter()
+                    .find(|t| t.key() == Some(key))
+                    .and_then(|t| t.value())
+                    .map(str::to_string)
+            };
+            let Some(role) = tag_value(TAG_ROLE).and_then(|r| r.parse::<Role>().ok()) else {
+                continue;
+            };
+            found.push(InstanceState {
+                id: instance.instance_id().unwrap_or_default().to_string(),
+                role,
+                state: instance
+                    .state()
+                    .and_then(|s| s.name())
+                    .map(|n| n.as_str().to_string())
+                    .unwrap_or_default(),
+                launched: instance.launch_time().map(|t| t.secs()).unwrap_or(0),
+                public_ip: instance.public_ip_address().map(str::to_string),
+                public_dns: instance
+                    .public_dns_name()
+                    .filter(|d| !d.is_empty())
+                    .map(str::to_string),
+                artifact: tag_value(TAG_ARTIFACT),
+            });
+        }
+        token = out.next_token().map(str::to_string);
+        if token.is_none() {
+            return Ok(found);
+        }
+    }
+}
+
+/// Launches `count` instances of a role from its launch template. A client token makes the SDK's own retries
+/// of this call safe (they cannot launch twice).
+pub async fn launch(aws: &Aws, role: Role, count: u32) -> Result<Vec<String>, DeployError> {
+    let name = aws.stack.launch_template(role);
+    let count = i32::try_from(count)
+        .map_err(|_| DeployError::Invalid(format!("cannot launch {count} instances")))?;
+    let out = aws
+        .ec2
+        .run_instances()
+        .launch_template(
+            LaunchTemplateSpecification::builder()
+                .launch_template_name(&name)
+                .version("$Default")
+                .build(),
+        )
+        .min_count(count)
+        .max_count(count)
+        .client_token(uuid_like())
+        .send()
+        .await
+        .map_err(|e| {
+            classify(
+                Call::new(
+                    "RunInstances",
+                    "ec2:RunInstances",
+                    format!("{count} {role} instance(s) of stack {}", aws.stack),
+                ),
+                None,
+                e,
+            )
+        })?;
+    Ok(out
+        .instances()
+        .iter()
+        .filter_map(|i| i.instance_id().map(str::to_string))
+        .collect())
+}
+
+fn uuid_like() -> String {
+    format!(
+        "airq-{:016x}{:016x}",
+        rand::random::<u64>(),
+        rand::random::<u64>()
+    )
+}
+
+/// Terminates instances. On termination EC2 shuts the instance down, and systemd stops the role with SIGTERM
+/// (a worker drains its jobs in hand).
+pub async fn terminate(aws: &Aws, ids: &[String]) -> Result<(), DeployError> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    aws.ec2
+        .terminate_instances()
+        .set_instance_ids(Some(ids.to_vec()))
+        .send()
+        .await
+        .map_err(|e| {
+            classify(
+                Call::new(
+                    "TerminateInstances",
+                    "ec2:TerminateInstances",
+                    format!("instances {}", ids.join(", ")),
+                ),
+                None,
+                e,
+            )
+        })?;
+    Ok(())
+}
+
+/// Waits (at most `wait`) until the instances reach `state`.
+pub async fn wait_for(
+    aws: &Aws,
+    ids: &[String],
+    state: InstanceStateName,
+    wait: Duration,
+) -> Result<(), DeployError> {
+    if ids.is_empty() || wait.is_zero() {
+        return Ok(());
+    }
+    let what = format!("instances {} to be {}", ids.join(", "), state.as_str());
+    let result = match state {
+        InstanceStateName::Terminated => aws
+            .ec2
+            .wait_until_instance_terminated()
+            .set_instance_ids(Some(ids.to_vec()))
+            .wait(wait)
+            .await
+            .map(|_| ()),
+        _ => aws
+            .ec2
+            .wait_until_instance_running()
+            .set_instance_ids(Some(ids.to_vec()))
+            .wait(wait)
+            .await
+            .map(|_| ()),
+    };
+    result.map_err(|e| match e {
+        aws_sdk_ec2::waiters::instance_running::WaitUntilInstanceRunningError::ExceededMaxWait(
+            _,
+        ) => DeployError::Timeout { what, waited: wait },
+        other => DeployError::Unexpected {
+            resource: what,
+            message: aws_sdk_ec2::error::DisplayErrorContext(&other).to_string(),
+        },
+    })
+}

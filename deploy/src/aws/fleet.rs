@@ -1,0 +1,66 @@
+//! The worker fleet as EC2 instances launched from the stack's worker launch template.
+
+use std::sync::Arc;
+
+use airq_common::queue::{JobQueue, QueueDepth};
+use async_trait::async_trait;
+
+use super::{ec2, Aws};
+use crate::error::DeployError;
+use crate::fleet::{Fleet, Member};
+use crate::stack::Role;
+
+pub struct Ec2Fleet {
+    aws: Aws,
+    requests: Arc<dyn JobQueue>,
+}
+
+impl Ec2Fleet {
+    /// The fleet of a stack that `up` has made (its worker launch template and request queue must exist).
+    pub async fn open(aws: Aws) -> Result<Self, DeployError> {
+        let templates = ec2::find_templates(&aws).await?;
+        if !templates.contains_key(&Role::Worker) {
+            return Err(DeployError::Invalid(format!(
+                "stack {} has no worker launch template; run `airq-deploy up` first",
+                aws.stack
+            )));
+        }
+        let requests = aws.request_queue().await?;
+        Ok(Ec2Fleet { aws, requests })
+    }
+}
+
+#[async_trait]
+impl Fleet for Ec2Fleet {
+    async fn workers(&self) -> Result<Vec<Member>, DeployError> {
+        Ok(ec2::instances(&self.aws)
+            .await?
+            .into_iter()
+            .filter(|i| i.role == Role::Worker && i.is_live())
+            .map(|i| Member {
+                id: i.id,
+                launched_ms: i.launched.saturating_mul(1000),
+                state: i.state,
+            })
+            .collect())
+    }
+
+    async fn launch(&self, count: u32) -> Result<Vec<String>, DeployError> {
+        ec2::launch(&self.aws, Role::Worker, count).await
+    }
+
+    async fn terminate(&self, ids: &[String]) -> Result<(), DeployError> {
+        ec2::terminate(&self.aws, ids).await
+    }
+
+    async fn depth(&self) -> Result<QueueDepth, DeployError> {
+        Ok(self.requests.depth().await?)
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "EC2 workers of stack {} in {}",
+            self.aws.stack, self.aws.region
+        )
+    }
+}

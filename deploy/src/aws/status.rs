@@ -1,0 +1,54 @@
+//! `status` on AWS.
+
+use super::{ec2, table, Aws};
+use crate::error::DeployError;
+use crate::stack::Role;
+use crate::status::{Depth, Node, Status};
+
+pub async fn status(aws: &Aws) -> Result<Status, DeployError> {
+    let (instances, table, group) =
+        tokio::try_join!(ec2::instances(aws), table::find(aws), ec2::find_group(aws))?;
+    // The gateway port is the one the security group opens (22 is SSH).
+    let port = group
+        .and_then(|g| {
+            g.ingress
+                .into_iter()
+                .find(|r| r.from_port != 22)
+                .map(|r| r.from_port)
+        })
+        .unwrap_or(8080);
+    let nodes = instances
+        .iter()
+        .map(|i| Node {
+            id: i.id.clone(),
+            role: i.role.to_string(),
+            state: i.state.clone(),
+            address: i.public_dns.clone().or_else(|| i.public_ip.clone()),
+            artifact: i.artifact.clone(),
+        })
+        .collect();
+    let mut status = Status::new(aws.stack.as_str(), &format!("aws {}", aws.region), nodes);
+    status.gateway_urls = instances
+        .iter()
+        .filter(|i| i.role == Role::Gateway && i.state == "running")
+        .filter_map(|i| i.public_dns.clone().or_else(|| i.public_ip.clone()))
+        .map(|host| format!("http://{host}:{port}"))
+        .collect();
+    status.queue = match aws.request_queue().await {
+        Ok(q) => {
+            let d = q.depth().await?;
+            Some(Depth {
+                visible: d.visible,
+                in_flight: d.in_flight,
+                dead_lettered: d.dead_lettered,
+            })
+        }
+        Err(DeployError::Queue(airq_common::queue::QueueError::NoSuchQueue(_))) => None,
+        Err(e) => return Err(e),
+    };
+    status.table_items = table
+        .and_then(|t| t.state.item_count)
+        .map(|n| n.max(0) as u64);
+    status.table_items_note = "DynamoDB's ItemCount, refreshed about every six hours".into();
+    Ok(status)
+}

@@ -1,0 +1,142 @@
+//! The stack's DynamoDB table. Its key schema is defined once, in `airq_common::store::dynamodb`; this module
+//! only creates it through that definition, tags it, reads its state, and deletes it on request.
+
+use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+use aws_sdk_dynamodb::types::{TableStatus, Tag};
+
+use super::Aws;
+use crate::error::{classify, Call, DeployError};
+use crate::plan::TableState;
+use crate::stack::TAG_STACK;
+
+/// A table as found.
+pub struct Found {
+    pub state: TableState,
+    pub arn: String,
+}
+
+pub async fn find(aws: &Aws) -> Result<Option<Found>, DeployError> {
+    let name = aws.stack.table();
+    let call = || {
+        Call::new(
+            "DescribeTable",
+            "dynamodb:DescribeTable",
+            format!("table {name}"),
+        )
+    };
+    let out = match aws.dynamodb.describe_table().table_name(&name).send().await {
+        Ok(out) => out,
+        Err(e) if e.code() == Some("ResourceNotFoundException") => return Ok(None),
+        Err(e) => return Err(classify(call(), None, e)),
+    };
+    let Some(table) = out.table() else {
+        return Ok(None);
+    };
+    let arn = table.table_arn().unwrap_or_default().to_string();
+    let tags = aws
+        .dynamodb
+        .list_tags_of_resource()
+        .resource_arn(&arn)
+        .send()
+        .await
+        .map_err(|e| {
+            classify(
+                Call::new(
+                    "ListTagsOfResource",
+                    "dynamodb:ListTagsOfResource",
+                    format!("table {name}"),
+                ),
+                None,
+                e,
+            )
+        })?;
+    let tagged = tags
+        .tags()
+        .iter()
+        .any(|t| t.key() == TAG_STACK && t.value() == aws.stack.as_str());
+    Ok(Some(Found {
+        state: TableState {
+            active: table.table_status() == Some(&TableStatus::Active),
+            tagged,
+            item_count: table.item_count(),
+        },
+        arn,
+    }))
+}
+
+/// Creates the table (waiting until it is active) with the store's own definition.
+pub async fn create(aws: &Aws) -> Result<(), DeployError> {
+    let name = aws.stack.table();
+    airq_common::store::dynamodb::create_table(&aws.dynamodb, &name)
+        .await
+        .map_err(|e| match e {
+            airq_common::StoreError::DynamoDb {
+                message, operation, ..
+            } => {
+                let code = ["AccessDeniedException", "LimitExceededException"]
+                    .into_iter()
+                    .find(|c| message.contains(c))
+                    .map(str::to_string);
+                crate::error::classify_code(
+                    Call::new(operation, "dynamodb:CreateTable", format!("table {name}")),
+                    None,
+                    code,
+                    message,
+                )
+            }
+            other => DeployError::Store(other),
+        })
+}
+
+/// Adds the stack tag.
+pub async fn tag(aws: &Aws) -> Result<(), DeployError> {
+    let name = aws.stack.table();
+    let found = find(aws).await?.ok_or_else(|| DeployError::Unexpected {
+        resource: format!("table {name}"),
+        message: "the table vanished before it could be tagged".into(),
+    })?;
+    let tag = Tag::builder()
+        .key(TAG_STACK)
+        .value(aws.stack.as_str())
+        .build()
+        .map_err(|e| DeployError::Unexpected {
+            resource: format!("table {name}"),
+            message: e.to_string(),
+        })?;
+    aws.dynamodb
+        .tag_resource()
+        .resource_arn(found.arn)
+        .tags(tag)
+        .send()
+        .await
+        .map_err(|e| {
+            classify(
+                Call::new(
+                    "TagResource",
+                    "dynamodb:TagResource",
+                    format!("table {name}"),
+                ),
+                None,
+                e,
+            )
+        })?;
+    Ok(())
+}
+
+/// Deletes the table (all readings).
+pub async fn delete(aws: &Aws) -> Result<bool, DeployError> {
+    let name = aws.stack.table();
+    match aws.dynamodb.delete_table().table_name(&name).send().await {
+        Ok(_) => Ok(true),
+        Err(e) if e.code() == Some("ResourceNotFoundException") => Ok(false),
+        Err(e) => Err(classify(
+            Call::new(
+                "DeleteTable",
+                "dynamodb:DeleteTable",
+                format!("table {name}"),
+            ),
+            None,
+            e,
+        )),
+    }
+}

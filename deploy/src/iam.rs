@@ -1,0 +1,334 @@
+//! IAM policies: the least-privilege policy the instances' role needs (`airq-deploy iam-policy`), the trust
+//! policy that lets EC2 assume that role, and the policy of the operator who runs `airq-deploy`.
+//!
+//! The instance policy lists the exact API actions the airq roles call (see `airq_common::store::dynamodb` and
+//! `airq_common::queue::sqs`) on the exact resources of one stack. Actions that only `airq-deploy` performs
+//! (creating the table, the request queue, tagging) are not in it.
+
+use serde_json::{json, Value};
+
+use crate::stack::StackName;
+
+/// Where the ARNs point.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scope {
+    pub partition: String,
+    pub region: String,
+    pub account: String,
+}
+
+impl Scope {
+    pub fn new(region: &str, account: &str) -> Self {
+        Scope {
+            partition: partition_of(region).to_string(),
+            region: region.to_string(),
+            account: account.to_string(),
+        }
+    }
+
+    fn sqs(&self, name: &str) -> String {
+        format!(
+            "arn:{}:sqs:{}:{}:{name}",
+            self.partition, self.region, self.account
+        )
+    }
+
+    fn table(&self, name: &str) -> String {
+        format!(
+            "arn:{}:dynamodb:{}:{}:table/{name}",
+            self.partition, self.region, self.account
+        )
+    }
+}
+
+/// The AWS partition of a region.
+pub fn partition_of(region: &str) -> &'static str {
+    if region.starts_with("cn-") {
+        "aws-cn"
+    } else if region.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else {
+        "aws"
+    }
+}
+
+/// The permissions of the instances' role, for one stack.
+pub fn instance_policy(stack: &StackName, scope: &Scope) -> Value {
+    let table = scope.table(&stack.table());
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "ReadingsTable",
+                "Effect": "Allow",
+                // master writes readings (BatchWriteItem) and the time-bounds item (GetItem, UpdateItem);
+                // gateways and workers query (Query, GetItem); `count` scans; every role checks the table.
+                "Action": [
+                    "dynamodb:BatchWriteItem",
+                    "dynamodb:DescribeTable",
+                    "dynamodb:GetItem",
+                    "dynamodb:Query",
+                    "dynamodb:Scan",
+                    "dynamodb:UpdateItem"
+                ],
+                "Resource": [table.clone(), format!("{table}/index/*")]
+            },
+            {
+                "Sid": "RequestQueue",
+                "Effect": "Allow",
+                // gateways send jobs; workers receive, extend (heartbeat) and delete them, and send replies.
+                "Action": [
+                    "sqs:ChangeMessageVisibility",
+                    "sqs:DeleteMessage",
+                    "sqs:GetQueueAttributes",
+                    "sqs:GetQueueUrl",
+                    "sqs:ReceiveMessage",
+                    "sqs:SendMessage"
+                ],
+                "Resource": [scope.sqs(&stack.request_queue()), scope.sqs(&stack.dead_letter_queue())]
+            },
+            {
+                "Sid": "ReplyQueues",
+                "Effect": "Allow",
+                // each gateway creates its own reply queue at start and deletes it at clean shutdown; workers
+                // send answers to it.
+                "Action": [
+                    "sqs:CreateQueue",
+                    "sqs:DeleteMessage",
+                    "sqs:DeleteQueue",
+                    "sqs:GetQueueAttributes",
+                    "sqs:GetQueueUrl",
+                    "sqs:ReceiveMessage",
+                    "sqs:SendMessage"
+                ],
+                "Resource": scope.sqs(&format!("{}-*", stack.reply_queue_prefix()))
+            },
+            {
+                "Sid": "QueueHealthCheck",
+                "Effect": "Allow",
+                // the readiness probe lists at most one queue; ListQueues has no resource-level scoping.
+                "Action": ["sqs:ListQueues"],
+                "Resource": "*"
+            },
+            {
+                "Sid": "Artifact",
+                "Effect": "Allow",
+                // instances download the airq binaries at boot.
+                "Action": ["s3:GetObject"],
+                "Resource": format!("arn:{}:s3:::{}*/artifacts/*", scope.partition, stack.bucket_prefix())
+            }
+        ]
+    })
+}
+
+/// The trust policy of the instances' role: EC2 may assume it.
+pub fn trust_policy() -> Value {
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Principal": { "Service": "ec2.amazonaws.com" },
+            "Action": "sts:AssumeRole"
+        }]
+    })
+}
+
+/// What the operator running `airq-deploy` needs, for one stack. EC2 actions cannot be scoped by name before
+/// the resources exist, so mutating EC2 calls are scoped by the stack tag instead (`aws:ResourceTag` on
+/// existing resources, `aws:RequestTag` on new ones).
+pub fn operator_policy(stack: &StackName, scope: &Scope) -> Value {
+    let table = scope.table(&stack.table());
+    let tag_key = format!("aws:ResourceTag/{}", crate::stack::TAG_STACK);
+    let request_tag = format!("aws:RequestTag/{}", crate::stack::TAG_STACK);
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "Describe",
+                "Effect": "Allow",
+                "Action": [
+                    "ec2:DescribeImages",
+                    "ec2:DescribeInstances",
+                    "ec2:DescribeLaunchTemplateVersions",
+                    "ec2:DescribeLaunchTemplates",
+                    "ec2:DescribeSecurityGroups",
+                    "ec2:DescribeSubnets",
+                    "ec2:DescribeVpcs",
+                    "s3:ListAllMyBuckets",
+                    "sqs:ListQueues",
+                    "sts:GetCallerIdentity"
+                ],
+                "Resource": "*"
+            },
+            {
+                "Sid": "CreateTagged",
+                "Effect": "Allow",
+                "Action": [
+                    "ec2:CreateLaunchTemplate",
+                    "ec2:CreateSecurityGroup",
+                    "ec2:RunInstances",
+                    "ec2:CreateTags"
+                ],
+                "Resource": "*",
+                "Condition": { "StringEquals": { request_tag: stack.as_str() } }
+            },
+            {
+                "Sid": "RunInstancesFromImagesAndNetwork",
+                "Effect": "Allow",
+                // RunInstances also authorises the image, subnet, network interface, volume and group it uses,
+                // which carry no request tags.
+                "Action": ["ec2:RunInstances"],
+                "Resource": [
+                    format!("arn:{}:ec2:{}::image/*", scope.partition, scope.region),
+                    format!("arn:{}:ec2:{}:{}:subnet/*", scope.partition, scope.region, scope.account),
+                    format!("arn:{}:ec2:{}:{}:network-interface/*", scope.partition, scope.region, scope.account),
+                    format!("arn:{}:ec2:{}:{}:volume/*", scope.partition, scope.region, scope.account),
+                    format!("arn:{}:ec2:{}:{}:security-group/*", scope.partition, scope.region, scope.account),
+                    format!("arn:{}:ec2:{}:{}:launch-template/*", scope.partition, scope.region, scope.account)
+                ]
+            },
+            {
+                "Sid": "ChangeOwnEc2",
+                "Effect": "Allow",
+                "Action": [
+                    "ec2:AuthorizeSecurityGroupIngress",
+                    "ec2:CreateLaunchTemplateVersion",
+                    "ec2:DeleteLaunchTemplate",
+                    "ec2:DeleteSecurityGroup",
+                    "ec2:ModifyLaunchTemplate",
+                    "ec2:RevokeSecurityGroupIngress",
+                    "ec2:TerminateInstances"
+                ],
+                "Resource": "*",
+                "Condition": { "StringEquals": { tag_key: stack.as_str() } }
+            },
+            {
+                "Sid": "PassInstanceRole",
+                "Effect": "Allow",
+                "Action": ["iam:PassRole"],
+                "Resource": format!("arn:{}:iam::{}:role/*", scope.partition, scope.account),
+                "Condition": { "StringEquals": { "iam:PassedToService": "ec2.amazonaws.com" } }
+            },
+            {
+                "Sid": "Table",
+                "Effect": "Allow",
+                "Action": [
+                    "dynamodb:CreateTable",
+                    "dynamodb:DeleteTable",
+                    "dynamodb:DescribeTable",
+                    "dynamodb:ListTagsOfResource",
+                    "dynamodb:TagResource"
+                ],
+                "Resource": [table.clone(), format!("{table}/index/*")]
+            },
+            {
+                "Sid": "Queues",
+                "Effect": "Allow",
+                "Action": [
+                    "sqs:CreateQueue",
+                    "sqs:DeleteQueue",
+                    "sqs:GetQueueAttributes",
+                    "sqs:GetQueueUrl",
+                    "sqs:ListQueueTags",
+                    "sqs:SetQueueAttributes",
+                    "sqs:TagQueue"
+                ],
+                "Resource": scope.sqs(&format!("{}*", stack.prefix()))
+            },
+            {
+                "Sid": "ArtifactBucket",
+                "Effect": "Allow",
+                "Action": [
+                    "s3:CreateBucket",
+                    "s3:DeleteBucket",
+                    "s3:DeleteObject",
+                    "s3:GetBucketTagging",
+                    "s3:GetObject",
+                    "s3:ListBucket",
+                    "s3:PutBucketTagging",
+                    "s3:PutBucketPublicAccessBlock",
+                    "s3:PutObject"
+                ],
+                "Resource": [
+                    format!("arn:{}:s3:::{}*", scope.partition, stack.bucket_prefix()),
+                    format!("arn:{}:s3:::{}*/*", scope.partition, stack.bucket_prefix())
+                ]
+            }
+        ]
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn actions(policy: &Value) -> Vec<String> {
+        policy["Statement"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|s| match &s["Action"] {
+                Value::Array(a) => a
+                    .iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect(),
+                Value::String(a) => vec![a.clone()],
+                _ => vec![],
+            })
+            .collect()
+    }
+
+    #[test]
+    fn instance_policy_names_only_the_stacks_resources() {
+        let stack: StackName = "prod".parse().expect("valid");
+        let p = instance_policy(&stack, &Scope::new("eu-west-1", "123456789012"));
+        let text = p.to_string();
+        assert!(text.contains("arn:aws:dynamodb:eu-west-1:123456789012:table/airq-prod-readings"));
+        assert!(text.contains("arn:aws:sqs:eu-west-1:123456789012:airq-prod-requests"));
+        assert!(text.contains("arn:aws:sqs:eu-west-1:123456789012:airq-prod-reply-*"));
+        // No wildcard actions, and nothing only airq-deploy does.
+        let all = actions(&p);
+        assert!(all.iter().all(|a| !a.contains('*')), "{all:?}");
+        for deploy_only in [
+            "dynamodb:CreateTable",
+            "dynamodb:DeleteTable",
+            "sqs:SetQueueAttributes",
+            "sqs:TagQueue",
+            "ec2:RunInstances",
+        ] {
+            assert!(!all.iter().any(|a| a == deploy_only), "{deploy_only}");
+        }
+        // Every resource other than the list-only statement is scoped to this stack.
+        for s in p["Statement"].as_array().into_iter().flatten() {
+            if s["Sid"] == "QueueHealthCheck" {
+                continue;
+            }
+            assert!(s["Resource"].to_string().contains("airq-prod-"), "{s}");
+        }
+    }
+
+    #[test]
+    fn partitions() {
+        assert_eq!(partition_of("eu-west-1"), "aws");
+        assert_eq!(partition_of("cn-north-1"), "aws-cn");
+        assert_eq!(partition_of("us-gov-west-1"), "aws-us-gov");
+        let p = instance_policy(&"x".parse().expect("valid"), &Scope::new("cn-north-1", "1"));
+        assert!(p
+            .to_string()
+            .contains("arn:aws-cn:sqs:cn-north-1:1:airq-x-requests"));
+    }
+
+    #[test]
+    fn operator_policy_scopes_ec2_changes_by_tag() {
+        let stack: StackName = "prod".parse().expect("valid");
+        let p = operator_policy(&stack, &Scope::new("eu-west-1", "123456789012"));
+        let change = p["Statement"]
+            .as_array()
+            .and_then(|s| s.iter().find(|s| s["Sid"] == "ChangeOwnEc2"))
+            .expect("statement");
+        assert_eq!(
+            change["Condition"]["StringEquals"]["aws:ResourceTag/airq:stack"],
+            "prod"
+        );
+    }
+}

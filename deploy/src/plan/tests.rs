@@ -1,0 +1,386 @@
+use std::time::Duration;
+
+use super::*;
+
+fn desired() -> Desired {
+    let stack: StackName = "prod".parse().expect("valid");
+    Desired {
+        region: "eu-west-1".into(),
+        gateways: 1,
+        masters: 1,
+        min_workers: 2,
+        allow_cidr: "203.0.113.0/24".into(),
+        ssh_cidr: None,
+        max_receives: 5,
+        artifact: ArtifactLocation {
+            url: "s3://airq-prod-artifacts-00000000/artifacts/airq-abc.tar.gz".into(),
+            sha256: Some("ab".repeat(32)),
+        },
+        upload: Some(Upload {
+            path: "dist/airq.tar.gz".into(),
+            bucket: "airq-prod-artifacts-00000000".into(),
+            key: "artifacts/airq-abc.tar.gz".into(),
+            size: 1000,
+        }),
+        launch: LaunchSettings {
+            ami: None,
+            instance_type: "t3.small".into(),
+            instance_profile: Some("airq".into()),
+            key_name: None,
+            subnet: None,
+        },
+        roles: RoleOptions {
+            master_every: Duration::from_secs(300),
+            ..RoleOptions::default()
+        },
+        stack,
+    }
+}
+
+fn fresh() -> Observed {
+    Observed {
+        latest_ami: Some("ami-latest".into()),
+        ..Observed::default()
+    }
+}
+
+fn instance(id: &str, role: Role, launched: i64) -> InstanceState {
+    InstanceState {
+        id: id.into(),
+        role,
+        state: "running".into(),
+        launched,
+        public_ip: None,
+        public_dns: None,
+        artifact: None,
+    }
+}
+
+/// What AWS holds once `up` has made everything `d` asks for.
+fn complete(d: &Desired) -> Observed {
+    let mut o = fresh();
+    o.table = Some(TableState {
+        active: true,
+        tagged: true,
+        item_count: Some(0),
+    });
+    let q = |n: Option<u32>| QueueState {
+        url: "u".into(),
+        max_receives: n,
+        tagged: true,
+    };
+    o.request_queue = Some(q(Some(d.max_receives)));
+    o.dead_letter_queue = Some(q(None));
+    o.bucket = Some("airq-prod-artifacts-00000000".into());
+    o.artifact_uploaded = true;
+    o.security_group = Some(GroupState {
+        id: "sg-1".into(),
+        ingress: vec![Ingress::tcp(d.roles.port, &d.allow_cidr)],
+    });
+    for spec in launch_specs(d, &o).expect("specs") {
+        o.templates.insert(
+            spec.role,
+            TemplateState {
+                id: format!("lt-{}", spec.role),
+                default_version: 1,
+                spec_hash: Some(spec.hash()),
+                image_id: Some(spec.image_id.clone()),
+            },
+        );
+    }
+    o.instances = vec![
+        instance("i-g", Role::Gateway, 1),
+        instance("i-m", Role::Master, 1),
+        instance("i-w1", Role::Worker, 1),
+        instance("i-w2", Role::Worker, 2),
+    ];
+    o
+}
+
+#[test]
+fn a_fresh_account_gets_everything_in_dependency_order() {
+    let p = plan(&desired(), &fresh()).expect("plan");
+    let kinds: Vec<String> = p
+        .steps
+        .iter()
+        .map(|s| {
+            format!("{s:?}")
+                .split([' ', '(', '{'])
+                .next()
+                .unwrap_or("")
+                .to_string()
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "CreateTable",
+            "CreateQueue",
+            "CreateQueue",
+            "CreateBucket",
+            "UploadArtifact",
+            "CreateSecurityGroup",
+            "AuthorizeIngress",
+            "CreateLaunchTemplate",
+            "CreateLaunchTemplate",
+            "CreateLaunchTemplate",
+            "Launch",
+            "Launch",
+            "Launch"
+        ]
+    );
+    // The dead-letter queue comes first, and the request queue redrives to it.
+    assert_eq!(
+        p.steps[1],
+        Step::CreateQueue {
+            name: "airq-prod-requests-dlq".into(),
+            dead_letter: None
+        }
+    );
+    assert_eq!(
+        p.steps[2],
+        Step::CreateQueue {
+            name: "airq-prod-requests".into(),
+            dead_letter: Some(("airq-prod-requests-dlq".into(), 5))
+        }
+    );
+    assert_eq!(
+        p.steps[6],
+        Step::AuthorizeIngress(Ingress::tcp(8080, "203.0.113.0/24"))
+    );
+    assert!(p.steps.contains(&Step::Launch {
+        role: Role::Worker,
+        count: 2
+    }));
+    // The latest AL2023 AMI is used when none is given.
+    assert!(p
+        .steps
+        .iter()
+        .any(|s| matches!(s, Step::CreateLaunchTemplate(spec) if spec.image_id == "ami-latest")));
+}
+
+#[test]
+fn a_complete_stack_plans_nothing() {
+    let d = desired();
+    let p = plan(&d, &complete(&d)).expect("plan");
+    assert!(p.is_empty(), "{p}");
+    assert!(p.to_string().starts_with("no changes"));
+}
+
+#[test]
+fn a_half_done_up_is_finished() {
+    let d = desired();
+    let mut o = complete(&d);
+    // Stopped after the master was launched: the worker launch failed.
+    o.instances.retain(|i| i.role != Role::Worker);
+    o.templates.remove(&Role::Worker);
+    let p = plan(&d, &o).expect("plan");
+    assert_eq!(p.steps.len(), 2, "{p}");
+    assert!(matches!(&p.steps[0], Step::CreateLaunchTemplate(s) if s.role == Role::Worker));
+    assert_eq!(
+        p.steps[1],
+        Step::Launch {
+            role: Role::Worker,
+            count: 2
+        }
+    );
+}
+
+#[test]
+fn workers_above_the_minimum_are_left_to_scale() {
+    let d = desired();
+    let mut o = complete(&d);
+    o.instances.push(instance("i-w3", Role::Worker, 3));
+    let p = plan(&d, &o).expect("plan");
+    assert!(p.is_empty(), "{p}");
+    assert!(
+        p.notes.iter().any(|n| n.contains("3 workers run")),
+        "{:?}",
+        p.notes
+    );
+}
+
+#[test]
+fn extra_gateways_are_terminated_newest_first() {
+    let d = desired();
+    let mut o = complete(&d);
+    o.instances.push(instance("i-g3", Role::Gateway, 30));
+    o.instances.push(instance("i-g2", Role::Gateway, 20));
+    let p = plan(&d, &o).expect("plan");
+    assert_eq!(
+        p.steps,
+        vec![Step::Terminate {
+            role: Role::Gateway,
+            instance_ids: vec!["i-g3".into(), "i-g2".into()]
+        }]
+    );
+}
+
+#[test]
+fn stopped_and_terminated_instances_are_not_counted() {
+    let d = desired();
+    let mut o = complete(&d);
+    for i in &mut o.instances {
+        if i.role == Role::Gateway {
+            i.state = "stopped".into();
+        }
+    }
+    o.instances.push(InstanceState {
+        state: "terminated".into(),
+        ..instance("i-m0", Role::Master, 0)
+    });
+    let p = plan(&d, &o).expect("plan");
+    assert_eq!(
+        p.steps,
+        vec![Step::Launch {
+            role: Role::Gateway,
+            count: 1
+        }]
+    );
+    assert!(
+        p.notes.iter().any(|n| n.contains("1 stopped gateway")),
+        "{:?}",
+        p.notes
+    );
+}
+
+#[test]
+fn security_group_rules_are_made_exact() {
+    let mut d = desired();
+    let mut o = complete(&d);
+    // Someone opened SSH to the world; the allowed CIDR changed.
+    o.security_group = Some(GroupState {
+        id: "sg-1".into(),
+        ingress: vec![
+            Ingress::tcp(8080, "203.0.113.0/24"),
+            Ingress::tcp(22, "0.0.0.0/0"),
+        ],
+    });
+    d.allow_cidr = "198.51.100.0/24".into();
+    let p = plan(&d, &o).expect("plan");
+    let rules: Vec<&Step> = p
+        .steps
+        .iter()
+        .filter(|s| matches!(s, Step::AuthorizeIngress(_) | Step::RevokeIngress(_)))
+        .collect();
+    assert_eq!(
+        rules,
+        [
+            &Step::AuthorizeIngress(Ingress::tcp(8080, "198.51.100.0/24")),
+            &Step::RevokeIngress(Ingress::tcp(8080, "203.0.113.0/24")),
+            &Step::RevokeIngress(Ingress::tcp(22, "0.0.0.0/0")),
+        ]
+    );
+}
+
+#[test]
+fn ssh_opens_only_when_asked() {
+    let mut d = desired();
+    let o = complete(&d);
+    d.ssh_cidr = Some("192.0.2.7/32".into());
+    let p = plan(&d, &o).expect("plan");
+    assert_eq!(
+        p.steps,
+        vec![Step::AuthorizeIngress(Ingress::tcp(22, "192.0.2.7/32"))]
+    );
+}
+
+#[test]
+fn a_new_artifact_or_receive_limit_is_applied() {
+    let d = desired();
+    let o = complete(&d);
+    let mut d2 = d.clone();
+    d2.max_receives = 3;
+    d2.artifact.sha256 = Some("cd".repeat(32));
+    let p = plan(&d2, &o).expect("plan");
+    assert_eq!(
+        p.steps[0],
+        Step::SetRedrive {
+            name: "airq-prod-requests".into(),
+            dead_letter: "airq-prod-requests-dlq".into(),
+            max_receives: 3
+        }
+    );
+    let updated: Vec<Role> = p
+        .steps
+        .iter()
+        .filter_map(|s| match s {
+            Step::UpdateLaunchTemplate { spec, reason } => {
+                assert_eq!(reason, "launch settings changed");
+                Some(spec.role)
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(updated, Role::ALL.to_vec());
+    // Running instances are not replaced.
+    assert!(!p
+        .steps
+        .iter()
+        .any(|s| matches!(s, Step::Terminate { .. } | Step::Launch { .. })));
+}
+
+#[test]
+fn the_template_ami_sticks_until_asked_and_a_newer_one_is_noted() {
+    let d = desired();
+    let mut o = complete(&d);
+    o.latest_ami = Some("ami-newer".into());
+    let p = plan(&d, &o).expect("plan");
+    assert!(p.is_empty(), "{p}");
+    assert!(
+        p.notes.iter().any(|n| n.contains("--ami ami-newer")),
+        "{:?}",
+        p.notes
+    );
+    let mut d2 = d.clone();
+    d2.launch.ami = Some("ami-newer".into());
+    let p = plan(&d2, &o).expect("plan");
+    assert!(p
+        .steps
+        .iter()
+        .all(|s| matches!(s, Step::UpdateLaunchTemplate { reason, .. } if reason.contains("ami-latest -> ami-newer"))));
+}
+
+#[test]
+fn no_ami_anywhere_is_an_error() {
+    let mut o = fresh();
+    o.latest_ami = None;
+    assert_eq!(plan(&desired(), &o), Err(PlanError::NoAmi));
+}
+
+#[test]
+fn hash_covers_every_setting() {
+    let d = desired();
+    let spec = launch_specs(&d, &fresh()).expect("specs").remove(0);
+    let base = spec.hash();
+    let variants = [
+        LaunchSpec {
+            image_id: "ami-x".into(),
+            ..spec.clone()
+        },
+        LaunchSpec {
+            instance_type: "t3.large".into(),
+            ..spec.clone()
+        },
+        LaunchSpec {
+            instance_profile: None,
+            ..spec.clone()
+        },
+        LaunchSpec {
+            key_name: Some("k".into()),
+            ..spec.clone()
+        },
+        LaunchSpec {
+            subnet: Some("subnet-1".into()),
+            ..spec.clone()
+        },
+        LaunchSpec {
+            user_data: format!("{}#", spec.user_data),
+            ..spec.clone()
+        },
+    ];
+    for v in variants {
+        assert_ne!(v.hash(), base);
+    }
+    assert_eq!(spec_hash_of(&spec.description()), Some(base));
+}

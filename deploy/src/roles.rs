@@ -1,0 +1,149 @@
+//! How each role runs on an instance: its settings, arguments and stop timeout, from the stack's options.
+
+use std::time::Duration;
+
+use crate::stack::{Role, StackName};
+use crate::userdata::Bootstrap;
+
+/// The live Sensor.Community feed (all sensors, last 5 minutes), the master's default source.
+pub const LIVE_FEED: &str = "https://data.sensor.community/static/v2/data.json";
+
+/// Options of the roles themselves (as opposed to where they run).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RoleOptions {
+    /// Port the gateways listen on (and the security group opens).
+    pub port: u16,
+    /// Gateways' `--direct-limit`.
+    pub direct_limit: u32,
+    /// Workers' `--concurrency`.
+    pub worker_concurrency: u32,
+    /// What the master ingests.
+    pub master_source: String,
+    /// How often the master ingests.
+    pub master_every: Duration,
+}
+
+impl Default for RoleOptions {
+    fn default() -> Self {
+        RoleOptions {
+            port: 8080,
+            direct_limit: 100,
+            worker_concurrency: 4,
+            master_source: LIVE_FEED.to_string(),
+            master_every: Duration::from_secs(300),
+        }
+    }
+}
+
+/// Where the binaries come from, as instances see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArtifactLocation {
+    /// `s3://bucket/key` or an `https://` URL.
+    pub url: String,
+    pub sha256: Option<String>,
+}
+
+/// The bootstrap of one role's instances.
+pub fn bootstrap(
+    stack: &StackName,
+    region: &str,
+    role: Role,
+    options: &RoleOptions,
+    artifact: &ArtifactLocation,
+) -> Bootstrap {
+    let store = format!("dynamodb://{}", stack.table());
+    let queue = format!("sqs://{}", stack.request_queue());
+    let mut environment = vec![
+        ("AWS_REGION".to_string(), region.to_string()),
+        ("RUST_LOG".to_string(), "info".to_string()),
+        ("AIRQ_STORE".to_string(), store),
+    ];
+    let (args, stop_timeout) = match role {
+        Role::Gateway => {
+            environment.push(("AIRQ_QUEUE".into(), queue));
+            environment.push(("AIRQ_LISTEN".into(), format!("0.0.0.0:{}", options.port)));
+            environment.push(("AIRQ_REPLY_QUEUE_PREFIX".into(), stack.reply_queue_prefix()));
+            // The gateway's own shutdown grace is 20 s.
+            (
+                vec!["--direct-limit".into(), options.direct_limit.to_string()],
+                Duration::from_secs(30),
+            )
+        }
+        Role::Worker => {
+            environment.push(("AIRQ_QUEUE".into(), queue));
+            // A worker drains its jobs in hand on SIGTERM; a job's visibility is 60 s, so 90 s covers it.
+            (
+                vec![
+                    "--concurrency".into(),
+                    options.worker_concurrency.to_string(),
+                ],
+                Duration::from_secs(90),
+            )
+        }
+        Role::Master => (
+            vec![
+                "ingest".into(),
+                "--source".into(),
+                options.master_source.clone(),
+                "--every".into(),
+                humantime::format_duration(options.master_every)
+                    .to_string()
+                    .replace(' ', ""),
+            ],
+            // A stop waits for the current write batch.
+            Duration::from_secs(60),
+        ),
+    };
+    Bootstrap {
+        stack: stack.clone(),
+        role,
+        region: region.to_string(),
+        artifact: artifact.url.clone(),
+        artifact_sha256: artifact.sha256.clone(),
+        environment,
+        args,
+        stop_timeout,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_role_renders() {
+        let stack: StackName = "prod".parse().expect("valid");
+        let artifact = ArtifactLocation {
+            url: "https://example.org/airq.tar.gz".into(),
+            sha256: None,
+        };
+        for role in Role::ALL {
+            let script = bootstrap(
+                &stack,
+                "eu-west-1",
+                role,
+                &RoleOptions::default(),
+                &artifact,
+            )
+            .render()
+            .expect("renders");
+            assert!(script.contains(&format!("ExecStart=/opt/airq/bin/{}", role.binary())));
+            assert!(script.contains("AIRQ_STORE=dynamodb://airq-prod-readings"));
+        }
+    }
+
+    #[test]
+    fn master_interval_is_one_word() {
+        let stack: StackName = "prod".parse().expect("valid");
+        let options = RoleOptions {
+            master_every: Duration::from_secs(3660),
+            ..RoleOptions::default()
+        };
+        let artifact = ArtifactLocation {
+            url: "https://example.org/a.tar.gz".into(),
+            sha256: None,
+        };
+        let b = bootstrap(&stack, "eu-west-1", Role::Master, &options, &artifact);
+        assert_eq!(b.args.last().map(String::as_str), Some("1h1m"));
+    }
+}

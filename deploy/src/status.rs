@@ -1,0 +1,106 @@
+//! What `status` reports, for either provider: instances per role and state, gateway URLs, the request queue's
+//! depth, and the table's size.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::Serialize;
+
+/// One instance or worker process.
+#[derive(Debug, Clone, Serialize)]
+pub struct Node {
+    pub id: String,
+    pub role: String,
+    pub state: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub artifact: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+pub struct Depth {
+    pub visible: u64,
+    pub in_flight: u64,
+    pub dead_lettered: Option<u64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Status {
+    pub stack: String,
+    pub provider: String,
+    /// role -> state -> count.
+    pub counts: BTreeMap<String, BTreeMap<String, u32>>,
+    pub nodes: Vec<Node>,
+    pub gateway_urls: Vec<String>,
+    /// `None` when the queue does not exist.
+    pub queue: Option<Depth>,
+    /// Items in the table (`None` when it does not exist).
+    pub table_items: Option<u64>,
+    /// How exact `table_items` is.
+    pub table_items_note: String,
+}
+
+impl Status {
+    pub fn new(stack: &str, provider: &str, nodes: Vec<Node>) -> Self {
+        let mut counts: BTreeMap<String, BTreeMap<String, u32>> = BTreeMap::new();
+        for n in &nodes {
+            *counts
+                .entry(n.role.clone())
+                .or_default()
+                .entry(n.state.clone())
+                .or_default() += 1;
+        }
+        Status {
+            stack: stack.to_string(),
+            provider: provider.to_string(),
+            counts,
+            nodes,
+            gateway_urls: Vec::new(),
+            queue: None,
+            table_items: None,
+            table_items_note: String::new(),
+        }
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "stack {} ({})", self.stack, self.provider)?;
+        if self.counts.is_empty() {
+            writeln!(f, "  instances: none")?;
+        }
+        for (role, states) in &self.counts {
+            let states: Vec<String> = states.iter().map(|(s, n)| format!("{n} {s}")).collect();
+            writeln!(f, "  {role}: {}", states.join(", "))?;
+        }
+        for n in &self.nodes {
+            write!(f, "    {} {} {}", n.role, n.id, n.state)?;
+            if let Some(a) = &n.address {
+                write!(f, " {a}")?;
+            }
+            if let Some(a) = &n.artifact {
+                write!(f, " artifact {a}")?;
+            }
+            writeln!(f)?;
+        }
+        for url in &self.gateway_urls {
+            writeln!(f, "  gateway: {url}")?;
+        }
+        match &self.queue {
+            Some(d) => writeln!(
+                f,
+                "  request queue: {} visible, {} in flight, {} dead-lettered",
+                d.visible,
+                d.in_flight,
+                d.dead_lettered.map_or("?".to_string(), |n| n.to_string())
+            )?,
+            None => writeln!(f, "  request queue: does not exist")?,
+        }
+        match self.table_items {
+            Some(n) => writeln!(f, "  table: {n} items ({})", self.table_items_note)?,
+            None => writeln!(f, "  table: does not exist")?,
+        }
+        Ok(())
+    }
+}
