@@ -72,11 +72,11 @@ pub async fn run(
             let aws = Aws::new(config, cli.stack.clone())?;
             match command {
                 Command::Plan(args) => {
-                    let (desired, observed) = prepare(&aws, &args).await?;
+                    let (desired, observed) = Box::pin(prepare(&aws, &args)).await?;
                     let plan = plan::plan(&desired, &observed).map_err(|e| DeployError::Invalid(e.to_string()))?;
                     print_plan(&plan, json_out, out)
                 }
-                Command::Up { args, wait } => up(&aws, &args, wait, json_out, out).await,
+                Command::Up { args, wait } => Box::pin(up(&aws, &args, wait, json_out, out)).await,
                 Command::IamPolicy { account, trust, operator } => {
                     let account = match account {
                         Some(a) => a,
@@ -94,7 +94,7 @@ pub async fn run(
                     say!(out, "{}", serde_json::to_string_pretty(&policy).unwrap_or_default())
                 }
                 Command::Status => {
-                    let status = aws::status::status(&aws).await?;
+                    let status = Box::pin(aws::status::status(&aws)).await?;
                     print_status(&status, json_out, out)
                 }
                 Command::Scale { workers, .. } => {
@@ -105,7 +105,7 @@ pub async fn run(
                     let fleet = aws::fleet::Ec2Fleet::open(aws).await?;
                     autoscale_command(&fleet, &args, json_out, out, shutdown).await
                 }
-                Command::Down { delete_data, yes, wait } => down(&aws, delete_data, yes, wait, json_out, out).await,
+                Command::Down { delete_data, yes, wait } => Box::pin(down(&aws, delete_data, yes, wait, json_out, out)).await,
             }
         }
     }
@@ -172,13 +172,16 @@ fn artifact(
 
 /// Observes the stack and builds what is asked of it.
 pub async fn prepare(aws: &Aws, args: &UpArgs) -> Result<(Desired, Observed), DeployError> {
+    if let Some(ami) = &args.ami {
+        aws::ec2::check_image(aws, ami).await?;
+    }
     // The artifact's key depends on its checksum only; its bucket on what exists.
     let (mut artifact, mut upload) = artifact(aws, args, None)?;
     let lookups = Lookups {
         artifact_key: upload.as_ref().map(|u| u.key.clone()),
         latest_ami: args.ami.is_none(),
     };
-    let observed = aws::observe::observe(aws, &lookups).await?;
+    let observed = Box::pin(aws::observe::observe(aws, &lookups)).await?;
     if let (Some(u), Some(bucket)) = (upload.as_mut(), observed.bucket.as_ref()) {
         u.bucket = bucket.clone();
         artifact.url = format!("s3://{bucket}/{}", u.key);
@@ -232,15 +235,22 @@ async fn up(
     json_out: bool,
     out: &mut (dyn Write + Send),
 ) -> Result<(), DeployError> {
-    let (desired, observed) = prepare(aws, args).await?;
+    let (desired, observed) = Box::pin(prepare(aws, args)).await?;
     let plan = plan::plan(&desired, &observed).map_err(|e| DeployError::Invalid(e.to_string()))?;
     if !json_out {
         write!(out, "{plan}").map_err(write_err)?;
     }
     let mut done = Vec::new();
-    let applied = aws::apply::apply(aws, &desired, &observed, &plan, wait, |step| {
-        done.push(step.to_string());
-    })
+    let applied = Box::pin(aws::apply::apply(
+        aws,
+        &desired,
+        &observed,
+        &plan,
+        wait,
+        |step| {
+            done.push(step.to_string());
+        },
+    ))
     .await;
     let applied = match applied {
         Ok(a) => a,
@@ -271,7 +281,7 @@ async fn up(
                 applied.launched.len()
             )?;
         }
-        let status = aws::status::status(aws).await?;
+        let status = Box::pin(aws::status::status(aws)).await?;
         write!(out, "{status}").map_err(write_err)
     }
 }
@@ -284,7 +294,7 @@ async fn down(
     json_out: bool,
     out: &mut (dyn Write + Send),
 ) -> Result<(), DeployError> {
-    let inventory = aws::down::inventory(aws, delete_data).await?;
+    let inventory = Box::pin(aws::down::inventory(aws, delete_data)).await?;
     if !json_out {
         write!(out, "{inventory}").map_err(write_err)?;
     }
@@ -320,7 +330,7 @@ async fn down(
             ));
         }
     }
-    aws::down::down(aws, &inventory, wait).await?;
+    Box::pin(aws::down::down(aws, &inventory, wait)).await?;
     if json_out {
         say!(out, "{}", json!({ "removed": inventory }))
     } else {

@@ -25,6 +25,16 @@ pub enum DeployError {
         message: String,
     },
     #[error(
+        "{operation} on {resource}: AWS did not accept the credentials ({code}: {message}). Check the profile, \
+         keys or SSO session in use (`aws sts get-caller-identity` shows who you are) and the clock"
+    )]
+    Credentials {
+        operation: &'static str,
+        resource: String,
+        code: String,
+        message: String,
+    },
+    #[error(
         "{operation} on {resource}: the AMI {ami} cannot be used ({code}: {message}). Pass an existing x86_64 \
          AMI of this region with --ami, or leave --ami out to use the latest Amazon Linux 2023"
     )]
@@ -79,9 +89,17 @@ const PERMISSION_CODES: &[&str] = &[
     "AccessDenied",
     "AccessDeniedException",
     "AuthorizationError",
+];
+
+/// Error codes that mean "these credentials are not valid" (unknown key, bad signature, expired token).
+const CREDENTIAL_CODES: &[&str] = &[
+    "AuthFailure",
     "UnrecognizedClientException",
     "InvalidClientTokenId",
-    "AuthFailure",
+    "SignatureDoesNotMatch",
+    "ExpiredToken",
+    "ExpiredTokenException",
+    "InvalidAccessKeyId",
 ];
 
 /// Error codes that mean "this AMI does not exist or may not be used here".
@@ -168,6 +186,12 @@ pub fn classify_code(
             code: c.to_string(),
             message,
         },
+        Some(c) if CREDENTIAL_CODES.contains(&c) => DeployError::Credentials {
+            operation,
+            resource,
+            code: c.to_string(),
+            message,
+        },
         Some(c) if AMI_CODES.contains(&c) => DeployError::BadAmi {
             operation,
             resource,
@@ -198,6 +222,7 @@ impl DeployError {
     pub fn code(&self) -> Option<&str> {
         match self {
             DeployError::PermissionDenied { code, .. }
+            | DeployError::Credentials { code, .. }
             | DeployError::BadAmi { code, .. }
             | DeployError::Quota { code, .. } => Some(code),
             DeployError::Aws { code, .. } => code.as_deref(),
@@ -238,6 +263,21 @@ mod tests {
         );
         assert!(
             e.to_string().contains("lacks the permission iam:PassRole"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn credential_errors_are_not_called_missing_permissions() {
+        let e = classify_code(
+            call(),
+            None,
+            Some("AuthFailure".into()),
+            "not able to validate".into(),
+        );
+        assert!(matches!(e, DeployError::Credentials { .. }), "{e:?}");
+        assert!(
+            e.to_string().contains("did not accept the credentials"),
             "{e}"
         );
     }

@@ -45,7 +45,19 @@ impl Emulator {
         EMULATOR.get_or_init(Emulator::start)
     }
 
+    /// An emulator of the caller's own, with extra environment for the server (moto reads settings such as
+    /// `MOTO_ENABLE_AMI_VALIDATION` at start). For tests that change server-wide state, such as enforcing IAM
+    /// permissions, which would disturb other tests sharing [`shared`](Self::shared). It stops when the test
+    /// process ends.
+    pub fn dedicated(env: &[(&str, &str)]) -> Emulator {
+        Self::start_with(env)
+    }
+
     fn start() -> Emulator {
+        Self::start_with(&[])
+    }
+
+    fn start_with(env: &[(&str, &str)]) -> Emulator {
         let server = moto_server();
         assert!(
             server.exists(),
@@ -65,6 +77,7 @@ impl Emulator {
         let _watchdog = Command::new("bash")
             .args(["-c", &watchdog])
             .arg(&server)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())

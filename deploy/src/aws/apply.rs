@@ -1,6 +1,7 @@
 //! Carries out a plan's steps in order. Each step is idempotent, and the plan was computed from what exists, so
 //! when a step fails (a missing permission, a quota), fixing the cause and running `up` again finishes the job.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use aws_sdk_ec2::types::InstanceStateName;
@@ -8,6 +9,7 @@ use aws_sdk_ec2::types::InstanceStateName;
 use super::{artifact, ec2, queues, table, Aws};
 use crate::error::DeployError;
 use crate::plan::{Desired, Observed, Plan, Step};
+use crate::stack::Role;
 
 /// What `up` did.
 #[derive(Debug, Clone, Default)]
@@ -28,6 +30,12 @@ pub async fn apply(
 ) -> Result<Applied, DeployError> {
     let mut applied = Applied::default();
     let mut group_id = observed.security_group.as_ref().map(|g| g.id.clone());
+    // The image each role launches with, to name it if EC2 refuses it.
+    let images: HashMap<Role, String> = crate::plan::launch_specs(desired, observed)
+        .map_err(|e| DeployError::Invalid(e.to_string()))?
+        .into_iter()
+        .map(|s| (s.role, s.image_id))
+        .collect();
     for step in &plan.steps {
         match step {
             Step::CreateTable { .. } => {
@@ -62,7 +70,8 @@ pub async fn apply(
                 ec2::update_template(aws, spec, require(&group_id)?).await?
             }
             Step::Launch { role, count } => {
-                let ids = ec2::launch(aws, *role, *count).await?;
+                let ids =
+                    ec2::launch(aws, *role, *count, images.get(role).map(String::as_str)).await?;
                 applied.launched.extend(ids);
             }
             Step::Terminate { instance_ids, .. } => ec2::terminate(aws, instance_ids).await?,

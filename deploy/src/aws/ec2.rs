@@ -80,6 +80,45 @@ pub async fn latest_al2023(aws: &Aws) -> Result<Option<String>, DeployError> {
         .and_then(|i| i.image_id().map(str::to_string)))
 }
 
+/// Checks that an AMI given with `--ami` exists in this region and is x86_64 (the airq artifact's
+/// architecture), before anything is created: a bad AMI then fails `up` at once instead of half-way.
+pub async fn check_image(aws: &Aws, ami: &str) -> Result<(), DeployError> {
+    let call = || {
+        Call::new(
+            "DescribeImages",
+            "ec2:DescribeImages",
+            format!("the instances' image in {}", aws.region),
+        )
+    };
+    let bad = |code: &str, message: String| DeployError::BadAmi {
+        operation: "DescribeImages",
+        resource: format!("the instances' image in {}", aws.region),
+        ami: ami.to_string(),
+        code: code.to_string(),
+        message,
+    };
+    let out = aws
+        .ec2
+        .describe_images()
+        .image_ids(ami)
+        .send()
+        .await
+        .map_err(|e| classify(call(), Some(ami), e))?;
+    let Some(image) = out.images().first() else {
+        return Err(bad(
+            "InvalidAMIID.NotFound",
+            format!("no image {ami} in {}", aws.region),
+        ));
+    };
+    match image.architecture().map(|a| a.as_str()) {
+        Some("x86_64") | None => Ok(()),
+        Some(other) => Err(bad(
+            "UnsupportedArchitecture",
+            format!("the image is {other}; the airq artifact is built for x86_64"),
+        )),
+    }
+}
+
 /// The VPC to put the security group in: the subnet's, or the account's default VPC.
 pub async fn vpc_id(aws: &Aws, subnet: Option<&str>) -> Result<String, DeployError> {
     if let Some(subnet) = subnet {
@@ -601,8 +640,13 @@ pub async fn instances(aws: &Aws) -> Result<Vec<InstanceState>, DeployError> {
 }
 
 /// Launches `count` instances of a role from its launch template. A client token makes the SDK's own retries
-/// of this call safe (they cannot launch twice).
-pub async fn launch(aws: &Aws, role: Role, count: u32) -> Result<Vec<String>, DeployError> {
+/// of this call safe (they cannot launch twice). `ami` is the template's image, named in the error if EC2 refuses it.
+pub async fn launch(
+    aws: &Aws,
+    role: Role,
+    count: u32,
+    ami: Option<&str>,
+) -> Result<Vec<String>, DeployError> {
     let name = aws.stack.launch_template(role);
     let count = i32::try_from(count)
         .map_err(|_| DeployError::Invalid(format!("cannot launch {count} instances")))?;
@@ -627,7 +671,7 @@ pub async fn launch(aws: &Aws, role: Role, count: u32) -> Result<Vec<String>, De
                     "ec2:RunInstances",
                     format!("{count} {role} instance(s) of stack {}", aws.stack),
                 ),
-                None,
+                ami,
                 e,
             )
         })?;

@@ -12,6 +12,7 @@ use crate::stack::Role;
 
 pub struct Ec2Fleet {
     aws: Aws,
+    image: Option<String>,
     requests: Arc<dyn JobQueue>,
 }
 
@@ -19,14 +20,19 @@ impl Ec2Fleet {
     /// The fleet of a stack that `up` has made (its worker launch template and request queue must exist).
     pub async fn open(aws: Aws) -> Result<Self, DeployError> {
         let templates = ec2::find_templates(&aws).await?;
-        if !templates.contains_key(&Role::Worker) {
+        let Some(template) = templates.get(&Role::Worker) else {
             return Err(DeployError::Invalid(format!(
                 "stack {} has no worker launch template; run `airq-deploy up` first",
                 aws.stack
             )));
-        }
+        };
+        let image = template.image_id.clone();
         let requests = aws.request_queue().await?;
-        Ok(Ec2Fleet { aws, requests })
+        Ok(Ec2Fleet {
+            aws,
+            image,
+            requests,
+        })
     }
 }
 
@@ -46,7 +52,7 @@ impl Fleet for Ec2Fleet {
     }
 
     async fn launch(&self, count: u32) -> Result<Vec<String>, DeployError> {
-        ec2::launch(&self.aws, Role::Worker, count).await
+        ec2::launch(&self.aws, Role::Worker, count, self.image.as_deref()).await
     }
 
     async fn terminate(&self, ids: &[String]) -> Result<(), DeployError> {

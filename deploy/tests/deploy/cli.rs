@@ -1,0 +1,146 @@
+//! The airq-deploy binary itself: arguments, exit codes, and refusals.
+
+use std::process::{Command, Stdio};
+
+use airq_common::testing::emulator::Emulator;
+
+use crate::support::unique_stack;
+
+fn airq_deploy() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_airq-deploy"));
+    c.stdin(Stdio::null());
+    for (k, v) in Emulator::shared().env() {
+        c.env(k, v);
+    }
+    c
+}
+
+#[test]
+fn up_needs_an_allowed_cidr_and_an_artifact() {
+    let out = airq_deploy()
+        .args(["up", "--artifact", "x.tar.gz"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--allow-cidr"));
+    let out = airq_deploy()
+        .args(["up", "--allow-cidr", "10.0.0.0/8"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--artifact"));
+}
+
+#[test]
+fn bad_input_is_refused_before_anything_is_done() {
+    for (args, expected) in [
+        (vec!["--stack", "Prod", "status"], "invalid stack name"),
+        (
+            vec!["up", "--allow-cidr", "10.0.0.0/40", "--artifact", "x"],
+            "prefix length",
+        ),
+        (
+            vec![
+                "up",
+                "--allow-cidr",
+                "10.0.0.0/8",
+                "--artifact",
+                "http://example.org/a.tar.gz",
+            ],
+            "plain http is refused",
+        ),
+        (
+            vec![
+                "up",
+                "--allow-cidr",
+                "10.0.0.0/8",
+                "--artifact",
+                "/nonexistent/airq.tar.gz",
+            ],
+            "/nonexistent/airq.tar.gz",
+        ),
+        (
+            vec![
+                "--provider",
+                "local",
+                "up",
+                "--allow-cidr",
+                "10.0.0.0/8",
+                "--artifact",
+                "x",
+            ],
+            "status, scale and autoscale only",
+        ),
+        (
+            vec![
+                "--provider",
+                "local",
+                "autoscale",
+                "--min",
+                "3",
+                "--max",
+                "2",
+                "--worker-bin",
+                "/bin/true",
+            ],
+            "--min (3) is above --max (2)",
+        ),
+    ] {
+        let out = airq_deploy().args(&args).output().expect("run");
+        assert!(!out.status.success(), "{args:?} succeeded");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn down_asks_for_confirmation_and_refuses_without_a_terminal() {
+    let stack = unique_stack("d");
+    let up = airq_deploy()
+        .args([
+            "--stack",
+            &stack,
+            "up",
+            "--allow-cidr",
+            "10.0.0.0/8",
+            "--artifact",
+            "https://example.org/a.tar.gz",
+            "--gateways",
+            "0",
+            "--no-master",
+            "--workers",
+            "0",
+        ])
+        .output()
+        .expect("run");
+    assert!(
+        up.status.success(),
+        "{}",
+        String::from_utf8_lossy(&up.stderr)
+    );
+    let down = airq_deploy()
+        .args(["--stack", &stack, "down"])
+        .output()
+        .expect("run");
+    assert!(!down.status.success());
+    assert!(String::from_utf8_lossy(&down.stderr).contains("pass --yes"));
+    // Nothing was removed.
+    let status = airq_deploy()
+        .args(["--stack", &stack, "--json", "status"])
+        .output()
+        .expect("run");
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).expect("json");
+    assert_eq!(
+        status["queue"]["visible"], 0,
+        "the request queue still exists: {status}"
+    );
+    let down = airq_deploy()
+        .args(["--stack", &stack, "down", "--yes", "--delete-data"])
+        .output()
+        .expect("run");
+    assert!(
+        down.status.success(),
+        "{}",
+        String::from_utf8_lossy(&down.stderr)
+    );
+}

@@ -1,0 +1,192 @@
+//! Shared test plumbing: running airq-deploy commands in-process against the emulator, unique stack names, a
+//! fault-injecting proxy in front of the emulator, and IAM set-up on a dedicated emulator.
+
+use std::sync::{Arc, Mutex};
+
+use airq_common::testing::emulator::Emulator;
+use airq_deploy::cli::Cli;
+use airq_deploy::error::DeployError;
+use aws_config::{BehaviorVersion, SdkConfig};
+use aws_sdk_dynamodb::config::{Credentials, Region};
+use clap::Parser;
+
+/// A stack name no other test uses (stack names are letters and digits only).
+pub fn unique_stack(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "{prefix}{}x{}",
+        std::process::id() % 100_000,
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// SDK configuration for an endpoint, with the given (or dummy) credentials.
+pub async fn config_for(endpoint: &str, key: Option<(&str, &str)>) -> SdkConfig {
+    let (id, secret) = key.unwrap_or(("testing", "testing"));
+    aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new(id, secret, None, None, "static"))
+        .load()
+        .await
+}
+
+pub async fn shared_config() -> SdkConfig {
+    Emulator::shared().sdk_config().await
+}
+
+/// Runs `airq-deploy ARGS` in-process; returns the result and everything it printed.
+pub async fn deploy(config: &SdkConfig, args: &[&str]) -> (Result<(), DeployError>, String) {
+    let cli = Cli::try_parse_from(std::iter::once("airq-deploy").chain(args.iter().copied()))
+        .unwrap_or_else(|e| panic!("bad test arguments {args:?}: {e}"));
+    let mut out = Vec::new();
+    let result = airq_deploy::commands::run(cli, config, &mut out, std::future::pending()).await;
+    (result, String::from_utf8_lossy(&out).into_owned())
+}
+
+/// Like [`deploy`], failing the test on an error.
+pub async fn deploy_ok(config: &SdkConfig, args: &[&str]) -> String {
+    let (result, out) = deploy(config, args).await;
+    if let Err(e) = result {
+        panic!("airq-deploy {args:?} failed: {e}\n{out}");
+    }
+    out
+}
+
+/// A stand-in artifact file (the emulator's instances never boot, so its content is not run).
+pub fn artifact_file(dir: &std::path::Path) -> std::path::PathBuf {
+    let path = dir.join("airq-test.tar.gz");
+    std::fs::write(&path, format!("airq test artifact {}", std::process::id()))
+        .expect("write artifact");
+    path
+}
+
+/// A fault to inject: requests whose body contains every one of `needles` get this error response.
+#[derive(Clone)]
+pub struct Fault {
+    pub needles: Vec<String>,
+    pub status: u16,
+    pub body: String,
+}
+
+/// An HTTP proxy in front of the emulator that answers chosen requests with an error, for AWS faults the
+/// emulator cannot produce (a quota reached). Everything else goes to the emulator unchanged.
+pub struct FaultProxy {
+    pub endpoint: String,
+    fault: Arc<Mutex<Option<Fault>>>,
+}
+
+impl FaultProxy {
+    pub async fn start(upstream: &str) -> FaultProxy {
+        use axum::body::{Body, Bytes};
+        use axum::http::{Request, Response};
+
+        let fault: Arc<Mutex<Option<Fault>>> = Arc::new(Mutex::new(None));
+        let client = reqwest::Client::new();
+        let upstream = upstream.to_string();
+        let f = fault.clone();
+        let handler = move |req: Request<Body>| {
+            let (client, upstream, fault) = (client.clone(), upstream.clone(), f.clone());
+            async move {
+                let (parts, body) = req.into_parts();
+                let bytes: Bytes = axum::body::to_bytes(body, 64 << 20)
+                    .await
+                    .unwrap_or_default();
+                let text = String::from_utf8_lossy(&bytes);
+                let injected = fault
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .clone()
+                    .filter(|f| f.needles.iter().all(|n| text.contains(n.as_str())));
+                if let Some(f) = injected {
+                    return Response::builder()
+                        .status(f.status)
+                        .header("content-type", "text/xml")
+                        .body(Body::from(f.body))
+                        .unwrap_or_default();
+                }
+                let url = format!(
+                    "{upstream}{}",
+                    parts
+                        .uri
+                        .path_and_query()
+                        .map(|p| p.as_str())
+                        .unwrap_or("/")
+                );
+                let mut forward = client
+                    .request(parts.method.clone(), url)
+                    .body(bytes.to_vec());
+                for (name, value) in &parts.headers {
+                    if name != "host" && name != "content-length" {
+                        forward = forward.header(name, value);
+                    }
+                }
+                match forward.send().await {
+                    Ok(resp) => {
+                        let mut builder = Response::builder().status(resp.status().as_u16());
+                        for (name, value) in resp.headers() {
+                            if name != "transfer-encoding" && name != "content-length" {
+                                builder = builder.header(name, value);
+                            }
+                        }
+                        let body = resp.bytes().await.unwrap_or_default();
+                        builder.body(Body::from(body)).unwrap_or_default()
+                    }
+                    Err(e) => Response::builder()
+                        .status(502)
+                        .body(Body::from(e.to_string()))
+                        .unwrap_or_default(),
+                }
+            }
+        };
+        let app = axum::Router::new().fallback(handler);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind proxy");
+        let endpoint = format!("http://{}", listener.local_addr().expect("addr"));
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        FaultProxy { endpoint, fault }
+    }
+
+    pub fn inject(&self, fault: Option<Fault>) {
+        *self.fault.lock().unwrap_or_else(|p| p.into_inner()) = fault;
+    }
+}
+
+/// The error document EC2 answers with.
+pub fn ec2_error(code: &str, message: &str) -> String {
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Response><Errors><Error><Code>{code}</Code><Message>{message}</Message></Error></Errors><RequestID>00000000-0000-0000-0000-000000000000</RequestID></Response>"
+    )
+}
+
+/// An unauthenticated IAM query-API call to an emulator that does not enforce IAM yet. The made-up
+/// Authorization header only tells the emulator which service is meant.
+pub async fn iam_call(endpoint: &str, params: &[(&str, &str)]) -> String {
+    let mut form: Vec<(&str, &str)> = vec![("Version", "2010-05-08")];
+    form.extend_from_slice(params);
+    let resp = reqwest::Client::new()
+        .post(format!("{endpoint}/"))
+        .header(
+            "Authorization",
+            "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/iam/aws4_request, SignedHeaders=host, Signature=0",
+        )
+        .form(&form)
+        .send()
+        .await
+        .expect("iam call");
+    let status = resp.status();
+    let body = resp.text().await.expect("iam body");
+    assert!(status.is_success(), "IAM {params:?}: {status} {body}");
+    body
+}
+
+/// The text between `<tag>` and `</tag>`.
+pub fn xml_value(xml: &str, tag: &str) -> Option<String> {
+    let start = xml.find(&format!("<{tag}>"))? + tag.len() + 2;
+    let end = xml[start..].find(&format!("</{tag}>"))? + start;
+    Some(xml[start..end].to_string())
+}
