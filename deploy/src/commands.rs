@@ -111,9 +111,15 @@ pub async fn run(
     }
 }
 
-/// The artifact as instances will fetch it, and the upload it needs (for a local file).
+/// Whether `--artifact` names a local file (to upload) rather than a URL.
+fn is_local_artifact(artifact: &str) -> bool {
+    !["https://", "http://", "s3://"]
+        .iter()
+        .any(|p| artifact.starts_with(p))
+}
+
+/// The artifact as instances will fetch it, and the upload it needs (for a local file, to `bucket`).
 fn artifact(
-    aws: &Aws,
     args: &UpArgs,
     bucket: Option<&str>,
 ) -> Result<(ArtifactLocation, Option<Upload>), DeployError> {
@@ -153,9 +159,7 @@ fn artifact(
         }
     }
     let key = aws::artifact::key_for(&sum);
-    let bucket = bucket
-        .map(str::to_string)
-        .unwrap_or_else(|| aws::artifact::new_bucket_name(aws));
+    let bucket = bucket.unwrap_or_default().to_string();
     Ok((
         ArtifactLocation {
             url: format!("s3://{bucket}/{key}"),
@@ -176,7 +180,12 @@ pub async fn prepare(aws: &Aws, args: &UpArgs) -> Result<(Desired, Observed), De
         aws::ec2::check_image(aws, ami).await?;
     }
     // The artifact's key depends on its checksum only; its bucket on what exists.
-    let (mut artifact, mut upload) = artifact(aws, args, None)?;
+    let new_bucket = if is_local_artifact(&args.artifact) {
+        Some(aws::artifact::new_bucket_name(aws).await?)
+    } else {
+        None
+    };
+    let (mut artifact, mut upload) = artifact(args, new_bucket.as_deref())?;
     let lookups = Lookups {
         artifact_key: upload.as_ref().map(|u| u.key.clone()),
         latest_ami: args.ami.is_none(),

@@ -44,9 +44,17 @@ pub fn key_for(sha256: &str) -> String {
     format!("artifacts/airq-{}.tar.gz", &sha256[..sha256.len().min(16)])
 }
 
-/// A new bucket name for the stack: its prefix and 8 random hex digits.
-pub fn new_bucket_name(aws: &Aws) -> String {
-    format!("{}{:08x}", aws.stack.bucket_prefix(), rand::random::<u32>())
+/// The bucket name for a new stack bucket: its prefix and 8 hex digits of a hash of the account, region and
+/// stack. Bucket names are global, so the account keeps two accounts' stacks of the same name apart, and the
+/// name is the same on every run, so `plan` shows the bucket `up` then creates.
+pub async fn new_bucket_name(aws: &Aws) -> Result<String, DeployError> {
+    let account = aws.account_id().await?;
+    let digest = Sha256::digest(format!("{account}/{}/{}", aws.region, aws.stack).as_bytes());
+    Ok(format!(
+        "{}{}",
+        aws.stack.bucket_prefix(),
+        &hex(&digest)[..8]
+    ))
 }
 
 /// The stack's bucket: the one named with its prefix and carrying its tag.

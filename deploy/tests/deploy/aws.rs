@@ -125,6 +125,11 @@ async fn plan_up_status_scale_down_end_to_end() {
         .await
         .expect("bucket")
         .expect("exists");
+    // The bucket is the one the plan named.
+    assert!(
+        plan.contains(&format!("+ s3 bucket {bucket} (private)")),
+        "{bucket}:\n{plan}"
+    );
     let (sha, _) = airq_deploy::aws::artifact::checksum(&artifact).expect("sha");
     let key = airq_deploy::aws::artifact::key_for(&sha);
     assert!(
