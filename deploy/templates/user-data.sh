@@ -63,6 +63,12 @@ install_binaries() {
 }
 
 log "installing"
+# The standard Amazon Linux 2023 image has these; a slimmer image may not.
+for tool in tar gzip curl sha256sum; do
+  if ! command -v "$tool" >/dev/null 2>&1; then
+    dnf install -y --quiet "$(case "$tool" in sha256sum) echo coreutils ;; *) echo "$tool" ;; esac)"
+  fi
+done
 install_binaries
 if ! id airq >/dev/null 2>&1; then
   useradd --system --home-dir /var/lib/airq --create-home --shell /sbin/nologin airq

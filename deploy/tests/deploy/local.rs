@@ -157,7 +157,7 @@ async fn scale_and_status_drive_worker_processes() {
         );
     }
 
-    // Once both are serving (a worker stopped while it starts up is simply killed: it holds no job yet)...
+    // Once they are serving (a worker stopped while it starts up is simply killed: it holds no job yet).
     let logs_dir = Path::new(state).join("workers");
     let read_logs = || -> Vec<String> {
         std::fs::read_dir(&logs_dir)
@@ -169,12 +169,38 @@ async fn scale_and_status_drive_worker_processes() {
             })
             .unwrap_or_default()
     };
-    wait_until("both workers to start", Duration::from_secs(30), || {
+    let started = |n: usize| {
         let logs = read_logs();
-        async move { logs.len() == 2 && logs.iter().all(|l| l.contains("airq-worker started")) }
+        async move { logs.len() == n && logs.iter().all(|l| l.contains("airq-worker started")) }
+    };
+    wait_until("both workers to start", Duration::from_secs(30), || {
+        started(2)
     })
     .await;
-    // ...scaling to zero sends SIGTERM and waits for the workers to exit.
+
+    // A third, then back to two: the newest goes, the first two stay.
+    let out = run(local(&["scale", "--workers", "3"])).await;
+    assert!(out.contains("workers: 2 -> 3"), "{out}");
+    wait_until("the third worker to start", Duration::from_secs(30), || {
+        started(3)
+    })
+    .await;
+    let out = run(local(&["scale", "--workers", "2", "--wait", "30s"])).await;
+    assert!(out.contains("workers: 3 -> 2"), "{out}");
+    let status = run(local(&["--json", "status"])).await;
+    let status: serde_json::Value = serde_json::from_str(status.trim()).expect("json");
+    let mut left: Vec<i32> = status["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .filter_map(|n| n["id"].as_str()?.strip_prefix("pid-")?.parse().ok())
+        .collect();
+    left.sort_unstable();
+    let mut first_two = pids.clone();
+    first_two.sort_unstable();
+    assert_eq!(left, first_two, "the newest worker was the one stopped");
+
+    // Scaling to zero sends SIGTERM and waits for the workers to exit.
     let out = run(local(&["scale", "--workers", "0", "--wait", "30s"])).await;
     assert!(out.contains("workers: 2 -> 0"), "{out}");
     assert!(!out.contains("still draining"), "{out}");
@@ -182,7 +208,7 @@ async fn scale_and_status_drive_worker_processes() {
     assert!(status.contains("instances: none"), "{status}");
     // Each worker logged its clean stop.
     let logs = read_logs();
-    assert_eq!(logs.len(), 2);
+    assert_eq!(logs.len(), 3);
     for log in logs {
         assert!(log.contains("worker stopping"), "{log}");
     }
@@ -345,4 +371,77 @@ async fn autoscale_follows_the_backlog_and_loses_no_job() {
     let _ = stop.send(true);
     looping.await.expect("loop task").expect("loop");
     server.await.expect("server task").expect("gateway run");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn autoscale_dry_run_prints_decisions_and_changes_nothing() {
+    let setup = Setup::new().await;
+    let queues = SqliteQueues::open(&setup.db).expect("queues");
+    let requests = queues
+        .open_or_create(
+            airq_common::queue::DEFAULT_REQUEST_QUEUE,
+            &Default::default(),
+        )
+        .await
+        .expect("queue");
+    // Six waiting jobs (their content does not matter: nobody takes them).
+    let bodies: Vec<String> = (0..6).map(|i| format!("{{\"job\":{i}}}")).collect();
+    requests.send(&bodies).await.expect("send");
+
+    let config = shared_config().await;
+    let state = setup.dir.path().join("dry");
+    let url = setup.url();
+    let out = deploy_ok(
+        &config,
+        &[
+            "--provider",
+            "local",
+            "--stack",
+            "dry",
+            "--state-dir",
+            state.to_str().expect("utf8"),
+            "--worker-bin",
+            worker_binary().to_str().expect("utf8"),
+            "--store",
+            &url,
+            "--queue",
+            &url,
+            "autoscale",
+            "--dry-run",
+            "--min",
+            "0",
+            "--max",
+            "5",
+            "--target-backlog",
+            "2",
+            "--interval",
+            "100ms",
+            "--duration",
+            "1s",
+        ],
+    )
+    .await;
+    assert!(out.contains("(dry run: nothing is changed)"), "{out}");
+    let decisions: Vec<&str> = out.lines().filter(|l| l.starts_with('[')).collect();
+    assert!(decisions.len() >= 3, "{out}");
+    for line in &decisions {
+        assert!(
+            // The default --max-step of 2 caps the step.
+            line.contains(
+                "ScaleOut -> 2 workers: backlog 6 (target 2.0 per worker) wants 3, 0 running (step capped at 2)"
+            ),
+            "{line}"
+        );
+        assert!(line.ends_with("(dry run)"), "{line}");
+    }
+    let fleet = LocalFleet::open(LocalOptions {
+        state_dir: state,
+        ..setup.options()
+    })
+    .await
+    .expect("fleet");
+    assert!(
+        fleet.all_members().expect("members").is_empty(),
+        "no worker was started"
+    );
 }
