@@ -8,8 +8,9 @@ use std::time::Duration;
 use aws_sdk_ec2::client::Waiters as _;
 use aws_sdk_ec2::error::ProvideErrorMetadata;
 use aws_sdk_ec2::types::{
-    Filter, InstanceStateName, IpPermission, IpRange,
+    Filter, InstanceStateName, IpPermission, IpRange, LaunchTemplateHttpTokensState,
     LaunchTemplateIamInstanceProfileSpecificationRequest,
+    LaunchTemplateInstanceMetadataEndpointState, LaunchTemplateInstanceMetadataOptionsRequest,
     LaunchTemplateInstanceNetworkInterfaceSpecificationRequest, LaunchTemplateSpecification,
     LaunchTemplateTagSpecificationRequest, RequestLaunchTemplateData, ResourceType, Tag,
     TagSpecification,
@@ -433,6 +434,14 @@ fn template_data(aws: &Aws, spec: &LaunchSpec, group_id: &str) -> RequestLaunchT
             .build()
     };
     let mut data = RequestLaunchTemplateData::builder()
+        // IMDSv2 only: instance credentials cannot be read through a request forgery on the instance.
+        .metadata_options(
+            LaunchTemplateInstanceMetadataOptionsRequest::builder()
+                .http_tokens(LaunchTemplateHttpTokensState::Required)
+                .http_endpoint(LaunchTemplateInstanceMetadataEndpointState::Enabled)
+                .http_put_response_hop_limit(1)
+                .build(),
+        )
         .image_id(&spec.image_id)
         .instance_type(spec.instance_type.as_str().into())
         .user_data(base64::engine::general_purpose::STANDARD.encode(&spec.user_data))

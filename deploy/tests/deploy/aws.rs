@@ -200,6 +200,25 @@ async fn plan_up_status_scale_down_end_to_end() {
         assert!(script.contains(&format!("AIRQ_STORE=dynamodb://airq-{stack}-readings")));
     }
 
+    // Instances are launched with IMDSv2 required.
+    let version = aws
+        .ec2
+        .describe_launch_template_versions()
+        .launch_template_name(format!("airq-{stack}-worker"))
+        .versions("$Default")
+        .send()
+        .await
+        .expect("template version");
+    let data = version.launch_template_versions()[0]
+        .launch_template_data()
+        .expect("data");
+    assert_eq!(
+        data.metadata_options()
+            .and_then(|m| m.http_tokens())
+            .map(|t| t.as_str()),
+        Some("required")
+    );
+
     // A second up changes nothing.
     let again = deploy_ok(&config, &args(&up_args("up"))).await;
     assert!(again.starts_with("no changes"), "{again}");
