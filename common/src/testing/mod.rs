@@ -1,7 +1,8 @@
 //! Test support shared by every crate's tests (feature `test-support`): the store conformance suite and the
-//! local AWS emulator harness.
+//! local AWS emulator harness, fixtures, and helpers for tests that run binaries.
 
 pub mod conformance;
 pub mod emulator;
 pub mod fixtures;
+pub mod process;
 pub mod queue_conformance;

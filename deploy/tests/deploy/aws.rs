@@ -8,17 +8,7 @@ use airq_deploy::stack::{Role, StackName, TAG_ROLE, TAG_STACK};
 use aws_sdk_ec2::types::InstanceAttributeName;
 use base64::Engine as _;
 
-use crate::support::{artifact_file, deploy, deploy_ok, shared_config, unique_stack};
-
-async fn live_counts(aws: &Aws) -> BTreeMap<Role, usize> {
-    let mut counts = BTreeMap::new();
-    for i in ec2::instances(aws).await.expect("instances") {
-        if i.is_live() {
-            *counts.entry(i.role).or_default() += 1;
-        }
-    }
-    counts
-}
+use crate::support::{artifact_file, deploy, deploy_ok, live_counts, shared_config, unique_stack};
 
 fn counts(g: usize, m: usize, w: usize) -> BTreeMap<Role, usize> {
     [(Role::Gateway, g), (Role::Master, m), (Role::Worker, w)]

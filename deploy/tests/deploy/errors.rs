@@ -10,19 +10,9 @@ use airq_deploy::error::DeployError;
 use airq_deploy::stack::Role;
 
 use crate::support::{
-    config_for, deploy, deploy_ok, ec2_error, iam_call, shared_config, unique_stack, xml_value,
-    Fault, FaultProxy,
+    config_for, deploy, deploy_ok, ec2_error, iam_call, live_counts, shared_config, unique_stack,
+    xml_value, Fault, FaultProxy,
 };
-
-async fn live_counts(aws: &Aws) -> BTreeMap<Role, usize> {
-    let mut counts = BTreeMap::new();
-    for i in ec2::instances(aws).await.expect("instances") {
-        if i.is_live() {
-            *counts.entry(i.role).or_default() += 1;
-        }
-    }
-    counts
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_quota_stops_up_with_a_clear_message_and_a_rerun_finishes_it() {

@@ -11,6 +11,7 @@ use airq_common::queue::sqlite::SqliteQueues;
 use airq_common::queue::QueueService;
 use airq_common::store::sqlite::SqliteStore;
 use airq_common::store::ReadingStore;
+use airq_common::testing::process::{wait_until, workspace_binary};
 use airq_deploy::autoscale::{Action, Policy};
 use airq_deploy::fleet::{autoscale_loop, Fleet, LoopOptions};
 use airq_deploy::local::{LocalFleet, LocalOptions};
@@ -21,40 +22,13 @@ use crate::support::{deploy_ok, shared_config};
 
 const SAMPLE: &[u8] = include_bytes!("../../../data/feed/sensor-community-2019-04-16.json");
 
-/// The `airq-worker` binary of this build: Cargo gives tests only their own package's binaries, so it is built
-/// here once if missing.
-fn worker_binary() -> &'static Path {
-    static PATH: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    PATH.get_or_init(|| {
-        let deploy = Path::new(env!("CARGO_BIN_EXE_airq-deploy"));
-        let path = deploy.with_file_name(format!("airq-worker{}", std::env::consts::EXE_SUFFIX));
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut build = std::process::Command::new(cargo);
-        build.args(["build", "-p", "airq-worker", "--bin", "airq-worker"]);
-        if !cfg!(debug_assertions) {
-            build.arg("--release");
-        }
-        let status = build.status().expect("cargo build airq-worker");
-        assert!(status.success(), "building airq-worker failed");
-        assert!(path.exists(), "{} missing after build", path.display());
-        path
-    })
-}
-
-/// Polls `condition` every 50 ms until it holds, failing after `timeout`.
-async fn wait_until<F, Fut>(what: &str, timeout: Duration, mut condition: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + timeout;
-    while !condition().await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out after {timeout:?} waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+/// The `airq-worker` binary of this build.
+fn worker_binary() -> PathBuf {
+    workspace_binary(
+        Path::new(env!("CARGO_BIN_EXE_airq-deploy")),
+        "airq-worker",
+        "airq-worker",
+    )
 }
 
 struct Setup {
@@ -84,7 +58,7 @@ impl Setup {
     fn options(&self) -> LocalOptions {
         LocalOptions {
             state_dir: self.dir.path().join("stack"),
-            worker_bin: worker_binary().to_path_buf(),
+            worker_bin: worker_binary(),
             store: self.url(),
             queue: self.url(),
             concurrency: 2,
@@ -99,9 +73,10 @@ async fn scale_and_status_drive_worker_processes() {
     let setup = Setup::new().await;
     let config = shared_config().await;
     let state = setup.dir.path().join("cli-stack");
+    let worker = worker_binary();
     let (state, worker, url) = (
         state.to_str().expect("utf8"),
-        worker_binary().to_str().expect("utf8"),
+        worker.to_str().expect("utf8"),
         setup.url(),
     );
     let local = |cmd: &[&'static str]| -> Vec<String> {
@@ -391,6 +366,7 @@ async fn autoscale_dry_run_prints_decisions_and_changes_nothing() {
     let config = shared_config().await;
     let state = setup.dir.path().join("dry");
     let url = setup.url();
+    let worker = worker_binary();
     let out = deploy_ok(
         &config,
         &[
@@ -401,7 +377,7 @@ async fn autoscale_dry_run_prints_decisions_and_changes_nothing() {
             "--state-dir",
             state.to_str().expect("utf8"),
             "--worker-bin",
-            worker_binary().to_str().expect("utf8"),
+            worker.to_str().expect("utf8"),
             "--store",
             &url,
             "--queue",

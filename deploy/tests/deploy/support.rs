@@ -190,3 +190,19 @@ pub fn xml_value(xml: &str, tag: &str) -> Option<String> {
     let end = xml[start..].find(&format!("</{tag}>"))? + start;
     Some(xml[start..end].to_string())
 }
+
+/// Instances starting or running, per role.
+pub async fn live_counts(
+    aws: &airq_deploy::aws::Aws,
+) -> std::collections::BTreeMap<airq_deploy::stack::Role, usize> {
+    let mut counts = std::collections::BTreeMap::new();
+    for i in airq_deploy::aws::ec2::instances(aws)
+        .await
+        .expect("instances")
+    {
+        if i.is_live() {
+            *counts.entry(i.role).or_default() += 1;
+        }
+    }
+    counts
+}

@@ -75,27 +75,13 @@ pub fn gateway_on(
     (Proc(child), base)
 }
 
-/// The `airq-worker` binary of this build. Cargo only provides `CARGO_BIN_EXE_*` for the package's own
-/// binaries, so the worker's is located next to this profile's outputs and built once if it is not there.
-fn worker_binary() -> &'static std::path::Path {
-    static PATH: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
-    PATH.get_or_init(|| {
-        let gateway = std::path::Path::new(env!("CARGO_BIN_EXE_airq-gateway"));
-        let path = gateway.with_file_name(format!("airq-worker{}", std::env::consts::EXE_SUFFIX));
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args(["build", "-p", "airq-worker", "--bin", "airq-worker"])
-            .args(if cfg!(debug_assertions) {
-                vec![]
-            } else {
-                vec!["--release"]
-            })
-            .status()
-            .expect("cargo build airq-worker");
-        assert!(status.success(), "building airq-worker failed");
-        assert!(path.exists(), "{} missing after build", path.display());
-        path
-    })
+/// The `airq-worker` binary of this build.
+fn worker_binary() -> std::path::PathBuf {
+    airq_common::testing::process::workspace_binary(
+        std::path::Path::new(env!("CARGO_BIN_EXE_airq-gateway")),
+        "airq-worker",
+        "airq-worker",
+    )
 }
 
 fn worker(db: &str, extra: &[&str]) -> Proc {
