@@ -191,6 +191,10 @@ pub async fn prepare(aws: &Aws, args: &UpArgs) -> Result<(Desired, Observed), De
         latest_ami: args.ami.is_none(),
     };
     let observed = Box::pin(aws::observe::observe(aws, &lookups)).await?;
+    // Where the security group will go is settled now (no default VPC is a clear error), not half-way through up.
+    if observed.security_group.is_none() {
+        aws::ec2::vpc_id(aws, args.subnet.as_deref()).await?;
+    }
     if let (Some(u), Some(bucket)) = (upload.as_mut(), observed.bucket.as_ref()) {
         u.bucket = bucket.clone();
         artifact.url = format!("s3://{bucket}/{}", u.key);

@@ -275,3 +275,31 @@ async fn scale_on_a_stack_that_was_never_up_says_so() {
     let message = result.expect_err("no stack").to_string();
     assert!(message.contains("run `airq-deploy up` first"), "{message}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_subnet_fails_before_anything_is_created() {
+    let config = shared_config().await;
+    let stack = unique_stack("s");
+    let (result, _) = deploy(
+        &config,
+        &[
+            "--stack",
+            &stack,
+            "up",
+            "--allow-cidr",
+            "203.0.113.0/24",
+            "--artifact",
+            "https://example.org/airq.tar.gz",
+            "--subnet",
+            "subnet-0000000000000000",
+        ],
+    )
+    .await;
+    let message = result.expect_err("no such subnet").to_string();
+    assert!(message.contains("subnet-0000000000000000"), "{message}");
+    let aws = Aws::new(&config, stack.parse().expect("stack")).expect("aws");
+    assert!(airq_deploy::aws::table::find(&aws)
+        .await
+        .expect("table")
+        .is_none());
+}
