@@ -135,7 +135,13 @@ fn artifact(
         .artifact_sha256
         .as_ref()
         .map(|s| s.to_ascii_lowercase());
-    if a.starts_with("https://") || a.starts_with("s3://") {
+    if a.starts_with("s3://") {
+        return Err(DeployError::Invalid(format!(
+            "--artifact {a}: give a local file (uploaded to the stack's own bucket, which the instances may read) or \
+             an https:// URL; other S3 locations are not readable under the instances' least-privilege policy"
+        )));
+    }
+    if a.starts_with("https://") {
         return Ok((
             ArtifactLocation {
                 url: a.to_string(),
@@ -181,7 +187,7 @@ pub async fn prepare(aws: &Aws, args: &UpArgs) -> Result<(Desired, Observed), De
     }
     // The artifact's key depends on its checksum only; its bucket on what exists.
     let new_bucket = if is_local_artifact(&args.artifact) {
-        Some(aws::artifact::new_bucket_name(aws).await?)
+        Some(aws::artifact::bucket_name(aws).await?)
     } else {
         None
     };
@@ -192,7 +198,7 @@ pub async fn prepare(aws: &Aws, args: &UpArgs) -> Result<(Desired, Observed), De
     };
     let observed = Box::pin(aws::observe::observe(aws, &lookups)).await?;
     // Where the security group will go is settled now (no default VPC is a clear error), not half-way through up.
-    if observed.security_group.is_none() {
+    if observed.groups.len() < crate::stack::GroupKind::ALL.len() {
         aws::ec2::vpc_id(aws, args.subnet.as_deref()).await?;
     }
     if let (Some(u), Some(bucket)) = (upload.as_mut(), observed.bucket.as_ref()) {

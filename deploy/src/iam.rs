@@ -154,7 +154,6 @@ pub fn operator_policy(stack: &StackName, scope: &Scope) -> Value {
                     "ec2:DescribeSecurityGroups",
                     "ec2:DescribeSubnets",
                     "ec2:DescribeVpcs",
-                    "s3:ListAllMyBuckets",
                     "sqs:ListQueues",
                     "sts:GetCallerIdentity"
                 ],
@@ -163,20 +162,36 @@ pub fn operator_policy(stack: &StackName, scope: &Scope) -> Value {
             {
                 "Sid": "CreateTagged",
                 "Effect": "Allow",
-                "Action": [
-                    "ec2:CreateLaunchTemplate",
-                    "ec2:CreateSecurityGroup",
-                    "ec2:RunInstances",
-                    "ec2:CreateTags"
-                ],
+                // New instances, volumes, groups and templates must carry the stack tag.
+                "Action": ["ec2:CreateLaunchTemplate", "ec2:CreateSecurityGroup", "ec2:RunInstances"],
                 "Resource": "*",
                 "Condition": { "StringEquals": { request_tag: stack.as_str() } }
             },
             {
+                "Sid": "TagOnlyWhileCreating",
+                "Effect": "Allow",
+                // Tagging is allowed only as part of those creations: with a free ec2:CreateTags, an operator
+                // could tag any instance with the stack and then terminate it as the stack's.
+                "Action": ["ec2:CreateTags"],
+                "Resource": "*",
+                "Condition": {
+                    "StringEquals": {
+                        "ec2:CreateAction": ["CreateLaunchTemplate", "CreateSecurityGroup", "RunInstances"]
+                    }
+                }
+            },
+            {
+                "Sid": "CreateGroupsInVpc",
+                "Effect": "Allow",
+                // CreateSecurityGroup also authorises the VPC, which carries no request tag.
+                "Action": ["ec2:CreateSecurityGroup"],
+                "Resource": format!("arn:{}:ec2:{}:{}:vpc/*", scope.partition, scope.region, scope.account)
+            },
+            {
                 "Sid": "RunInstancesFromImagesAndNetwork",
                 "Effect": "Allow",
-                // RunInstances also authorises the image, subnet, network interface, volume and group it uses,
-                // which carry no request tags.
+                // RunInstances also authorises the image, subnet, network interface, group, template and key
+                // pair it uses, which carry no request tags.
                 "Action": ["ec2:RunInstances"],
                 "Resource": [
                     format!("arn:{}:ec2:{}::image/*", scope.partition, scope.region),
@@ -184,7 +199,8 @@ pub fn operator_policy(stack: &StackName, scope: &Scope) -> Value {
                     format!("arn:{}:ec2:{}:{}:network-interface/*", scope.partition, scope.region, scope.account),
                     format!("arn:{}:ec2:{}:{}:volume/*", scope.partition, scope.region, scope.account),
                     format!("arn:{}:ec2:{}:{}:security-group/*", scope.partition, scope.region, scope.account),
-                    format!("arn:{}:ec2:{}:{}:launch-template/*", scope.partition, scope.region, scope.account)
+                    format!("arn:{}:ec2:{}:{}:launch-template/*", scope.partition, scope.region, scope.account),
+                    format!("arn:{}:ec2:{}:{}:key-pair/*", scope.partition, scope.region, scope.account)
                 ]
             },
             {
@@ -330,5 +346,14 @@ mod tests {
             change["Condition"]["StringEquals"]["aws:ResourceTag/airq:stack"],
             "prod"
         );
+        // Tags can be added only while creating, never to existing resources.
+        for s in p["Statement"].as_array().into_iter().flatten() {
+            if s["Action"].to_string().contains("ec2:CreateTags") {
+                assert!(
+                    s["Condition"]["StringEquals"]["ec2:CreateAction"].is_array(),
+                    "{s}"
+                );
+            }
+        }
     }
 }

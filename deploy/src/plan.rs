@@ -12,7 +12,7 @@ use std::fmt;
 use sha2::{Digest, Sha256};
 
 use crate::roles::{self, ArtifactLocation, RoleOptions};
-use crate::stack::{Role, StackName};
+use crate::stack::{GroupKind, Role, StackName};
 use crate::userdata::RenderError;
 
 /// The stack as the operator wants it.
@@ -57,22 +57,25 @@ pub struct LaunchSettings {
     pub subnet: Option<String>,
 }
 
-/// A security group ingress rule (TCP only: that is all airq opens).
+/// A security group ingress rule. airq opens TCP ports to IPv4 CIDRs only; the other kinds of source (an IPv6
+/// CIDR, another group `sg-…`, a prefix list `pl-…`) are read so that rules added by hand are seen and removed.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Ingress {
+    /// `tcp`, `udp`, `icmp`, or `-1` for all.
     pub protocol: String,
     pub from_port: i32,
     pub to_port: i32,
-    pub cidr: String,
+    /// An IPv4 or IPv6 CIDR, a security group id, or a prefix list id.
+    pub source: String,
 }
 
 impl Ingress {
-    pub fn tcp(port: u16, cidr: &str) -> Self {
+    pub fn tcp(port: u16, source: &str) -> Self {
         Ingress {
             protocol: "tcp".into(),
             from_port: i32::from(port),
             to_port: i32::from(port),
-            cidr: cidr.to_string(),
+            source: source.to_string(),
         }
     }
 }
@@ -80,12 +83,16 @@ impl Ingress {
 impl fmt::Display for Ingress {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.from_port == self.to_port {
-            write!(f, "{} {} from {}", self.protocol, self.from_port, self.cidr)
+            write!(
+                f,
+                "{} {} from {}",
+                self.protocol, self.from_port, self.source
+            )
         } else {
             write!(
                 f,
                 "{} {}-{} from {}",
-                self.protocol, self.from_port, self.to_port, self.cidr
+                self.protocol, self.from_port, self.to_port, self.source
             )
         }
     }
@@ -152,7 +159,7 @@ pub struct Observed {
     pub bucket: Option<String>,
     /// Whether the artifact to upload is already in the bucket.
     pub artifact_uploaded: bool,
-    pub security_group: Option<GroupState>,
+    pub groups: BTreeMap<GroupKind, GroupState>,
     pub templates: BTreeMap<Role, TemplateState>,
     pub instances: Vec<InstanceState>,
     /// The latest Amazon Linux 2023 x86_64 AMI (looked up only when needed).
@@ -248,10 +255,19 @@ pub enum Step {
     },
     UploadArtifact(Upload),
     CreateSecurityGroup {
+        kind: GroupKind,
         name: String,
     },
-    AuthorizeIngress(Ingress),
-    RevokeIngress(Ingress),
+    AuthorizeIngress {
+        kind: GroupKind,
+        name: String,
+        rule: Ingress,
+    },
+    RevokeIngress {
+        kind: GroupKind,
+        name: String,
+        rule: Ingress,
+    },
     CreateLaunchTemplate(LaunchSpec),
     UpdateLaunchTemplate {
         spec: LaunchSpec,
@@ -310,9 +326,13 @@ impl fmt::Display for Step {
                 u.size,
                 u.path.display()
             ),
-            Step::CreateSecurityGroup { name } => write!(f, "+ security group {name}"),
-            Step::AuthorizeIngress(rule) => write!(f, "+ security group rule: allow {rule}"),
-            Step::RevokeIngress(rule) => write!(f, "- security group rule: allow {rule}"),
+            Step::CreateSecurityGroup { name, .. } => write!(f, "+ security group {name}"),
+            Step::AuthorizeIngress { name, rule, .. } => {
+                write!(f, "+ security group {name} rule: allow {rule}")
+            }
+            Step::RevokeIngress { name, rule, .. } => {
+                write!(f, "- security group {name} rule: allow {rule}")
+            }
             Step::CreateLaunchTemplate(spec) => write!(
                 f,
                 "+ launch template for {} ({}, {})",
@@ -482,28 +502,44 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Result<Plan, PlanError> {
         }
     }
 
-    // Security group: exactly the gateway port from the allowed CIDR, and SSH only when asked.
-    let mut wanted_rules = vec![Ingress::tcp(desired.roles.port, &desired.allow_cidr)];
-    if let Some(cidr) = &desired.ssh_cidr {
-        wanted_rules.push(Ingress::tcp(22, cidr));
-    }
-    let existing_rules = match &observed.security_group {
-        None => {
-            steps.push(Step::CreateSecurityGroup {
-                name: stack.security_group(),
-            });
-            Vec::new()
+    // Security groups: the gateways' opens exactly the gateway port to the allowed CIDR; the master's and
+    // workers' opens nothing; both open SSH only when asked.
+    for kind in GroupKind::ALL {
+        let name = stack.security_group(kind);
+        let mut wanted_rules = Vec::new();
+        if kind == GroupKind::Gateway {
+            wanted_rules.push(Ingress::tcp(desired.roles.port, &desired.allow_cidr));
         }
-        Some(g) => g.ingress.clone(),
-    };
-    for rule in &wanted_rules {
-        if !existing_rules.contains(rule) {
-            steps.push(Step::AuthorizeIngress(rule.clone()));
+        if let Some(cidr) = &desired.ssh_cidr {
+            wanted_rules.push(Ingress::tcp(22, cidr));
         }
-    }
-    for rule in &existing_rules {
-        if !wanted_rules.contains(rule) {
-            steps.push(Step::RevokeIngress(rule.clone()));
+        let existing_rules = match observed.groups.get(&kind) {
+            None => {
+                steps.push(Step::CreateSecurityGroup {
+                    kind,
+                    name: name.clone(),
+                });
+                Vec::new()
+            }
+            Some(g) => g.ingress.clone(),
+        };
+        for rule in &wanted_rules {
+            if !existing_rules.contains(rule) {
+                steps.push(Step::AuthorizeIngress {
+                    kind,
+                    name: name.clone(),
+                    rule: rule.clone(),
+                });
+            }
+        }
+        for rule in &existing_rules {
+            if !wanted_rules.contains(rule) {
+                steps.push(Step::RevokeIngress {
+                    kind,
+                    name: name.clone(),
+                    rule: rule.clone(),
+                });
+            }
         }
     }
 

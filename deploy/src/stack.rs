@@ -66,6 +66,33 @@ impl FromStr for Role {
     }
 }
 
+/// The stack's two security groups: the gateways' (the gateway port open to the allowed CIDR) and the one of
+/// the master and workers (no inbound at all). Both open SSH only when asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum GroupKind {
+    Gateway,
+    Private,
+}
+
+impl GroupKind {
+    pub const ALL: [GroupKind; 2] = [GroupKind::Gateway, GroupKind::Private];
+
+    /// The group a role's instances are in.
+    pub fn of(role: Role) -> GroupKind {
+        match role {
+            Role::Gateway => GroupKind::Gateway,
+            Role::Master | Role::Worker => GroupKind::Private,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GroupKind::Gateway => "gateway",
+            GroupKind::Private => "private",
+        }
+    }
+}
+
 /// A validated stack name.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct StackName(String);
@@ -122,9 +149,9 @@ impl StackName {
         format!("airq-{}-reply", self.0)
     }
 
-    /// The security group of the gateways.
-    pub fn security_group(&self) -> String {
-        format!("airq-{}-gateway", self.0)
+    /// A security group of the stack.
+    pub fn security_group(&self, kind: GroupKind) -> String {
+        format!("airq-{}-{}", self.0, kind.as_str())
     }
 
     /// The launch template of a role: how `up`, `scale` and `autoscale` launch its instances.
@@ -172,7 +199,8 @@ mod tests {
             b.request_queue(),
             b.dead_letter_queue(),
             b.reply_queue_prefix(),
-            b.security_group(),
+            b.security_group(GroupKind::Gateway),
+            b.security_group(GroupKind::Private),
             b.launch_template(Role::Worker),
             b.bucket_prefix(),
         ] {

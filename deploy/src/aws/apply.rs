@@ -1,7 +1,7 @@
 //! Carries out a plan's steps in order. Each step is idempotent, and the plan was computed from what exists, so
 //! when a step fails (a missing permission, a quota), fixing the cause and running `up` again finishes the job.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use aws_sdk_ec2::types::InstanceStateName;
@@ -9,7 +9,7 @@ use aws_sdk_ec2::types::InstanceStateName;
 use super::{artifact, ec2, queues, table, Aws};
 use crate::error::DeployError;
 use crate::plan::{Desired, Observed, Plan, Step};
-use crate::stack::Role;
+use crate::stack::{GroupKind, Role};
 
 /// What `up` did.
 #[derive(Debug, Clone, Default)]
@@ -29,7 +29,11 @@ pub async fn apply(
     mut progress: impl FnMut(&Step),
 ) -> Result<Applied, DeployError> {
     let mut applied = Applied::default();
-    let mut group_id = observed.security_group.as_ref().map(|g| g.id.clone());
+    let mut group_ids: BTreeMap<GroupKind, String> = observed
+        .groups
+        .iter()
+        .map(|(k, g)| (*k, g.id.clone()))
+        .collect();
     // The image each role launches with, to name it if EC2 refuses it.
     let images: HashMap<Role, String> = crate::plan::launch_specs(desired, observed)
         .map_err(|e| DeployError::Invalid(e.to_string()))?
@@ -57,17 +61,23 @@ pub async fn apply(
             Step::UploadArtifact(upload) => {
                 artifact::upload(aws, &upload.bucket, &upload.key, &upload.path).await?
             }
-            Step::CreateSecurityGroup { .. } => {
+            Step::CreateSecurityGroup { kind, .. } => {
                 let vpc = ec2::vpc_id(aws, desired.launch.subnet.as_deref()).await?;
-                group_id = Some(ec2::create_group(aws, &vpc).await?);
+                group_ids.insert(*kind, ec2::create_group(aws, *kind, &vpc).await?);
             }
-            Step::AuthorizeIngress(rule) => ec2::authorize(aws, require(&group_id)?, rule).await?,
-            Step::RevokeIngress(rule) => ec2::revoke(aws, require(&group_id)?, rule).await?,
+            Step::AuthorizeIngress { kind, rule, .. } => {
+                ec2::authorize(aws, require(&group_ids, *kind)?, rule).await?
+            }
+            Step::RevokeIngress { kind, rule, .. } => {
+                ec2::revoke(aws, require(&group_ids, *kind)?, rule).await?
+            }
             Step::CreateLaunchTemplate(spec) => {
-                ec2::create_template(aws, spec, require(&group_id)?).await?
+                let group = require(&group_ids, GroupKind::of(spec.role))?;
+                ec2::create_template(aws, spec, group).await?
             }
             Step::UpdateLaunchTemplate { spec, .. } => {
-                ec2::update_template(aws, spec, require(&group_id)?).await?
+                let group = require(&group_ids, GroupKind::of(spec.role))?;
+                ec2::update_template(aws, spec, group).await?
             }
             Step::Launch { role, count } => {
                 let ids =
@@ -83,9 +93,12 @@ pub async fn apply(
     Ok(applied)
 }
 
-fn require(group_id: &Option<String>) -> Result<&str, DeployError> {
-    group_id.as_deref().ok_or_else(|| DeployError::Unexpected {
-        resource: "the gateway security group".into(),
-        message: "it neither exists nor was created".into(),
-    })
+fn require(group_ids: &BTreeMap<GroupKind, String>, kind: GroupKind) -> Result<&str, DeployError> {
+    group_ids
+        .get(&kind)
+        .map(String::as_str)
+        .ok_or_else(|| DeployError::Unexpected {
+            resource: format!("the {} security group", kind.as_str()),
+            message: "it neither exists nor was created".into(),
+        })
 }

@@ -44,10 +44,10 @@ pub fn key_for(sha256: &str) -> String {
     format!("artifacts/airq-{}.tar.gz", &sha256[..sha256.len().min(16)])
 }
 
-/// The bucket name for a new stack bucket: its prefix and 8 hex digits of a hash of the account, region and
+/// The name of the stack's bucket: its prefix and 8 hex digits of a hash of the account, region and
 /// stack. Bucket names are global, so the account keeps two accounts' stacks of the same name apart, and the
 /// name is the same on every run, so `plan` shows the bucket `up` then creates.
-pub async fn new_bucket_name(aws: &Aws) -> Result<String, DeployError> {
+pub async fn bucket_name(aws: &Aws) -> Result<String, DeployError> {
     let account = aws.account_id().await?;
     let digest = Sha256::digest(format!("{account}/{}/{}", aws.region, aws.stack).as_bytes());
     Ok(format!(
@@ -57,50 +57,43 @@ pub async fn new_bucket_name(aws: &Aws) -> Result<String, DeployError> {
     ))
 }
 
-/// The stack's bucket: the one named with its prefix and carrying its tag.
+/// The stack's bucket, if it exists: the one [`bucket_name`] names, carrying the stack tag. Looked up by
+/// name (`HeadBucket`), never by listing the account's buckets: a listing also returns buckets of other regions,
+/// which the regional endpoint cannot answer for.
 pub async fn find_bucket(aws: &Aws) -> Result<Option<String>, DeployError> {
-    let prefix = aws.stack.bucket_prefix();
-    let out = aws.s3.list_buckets().send().await.map_err(|e| {
-        classify(
-            Call::new(
-                "ListBuckets",
-                "s3:ListAllMyBuckets",
-                "the account's buckets",
-            ),
-            None,
-            e,
-        )
-    })?;
-    for bucket in out.buckets() {
-        let Some(name) = bucket.name().filter(|n| n.starts_with(&prefix)) else {
-            continue;
-        };
-        let tags = match aws.s3.get_bucket_tagging().bucket(name).send().await {
-            Ok(t) => t,
-            Err(e) if e.code() == Some("NoSuchTagSet") || e.code() == Some("NoSuchBucket") => {
-                continue
-            }
-            Err(e) => {
-                return Err(classify(
-                    Call::new(
-                        "GetBucketTagging",
-                        "s3:GetBucketTagging",
-                        format!("bucket {name}"),
-                    ),
-                    None,
-                    e,
-                ))
-            }
-        };
-        if tags
-            .tag_set()
-            .iter()
-            .any(|t| t.key() == TAG_STACK && t.value() == aws.stack.as_str())
-        {
-            return Ok(Some(name.to_string()));
+    let name = bucket_name(aws).await?;
+    match aws.s3.head_bucket().bucket(&name).send().await {
+        Ok(_) => {}
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => return Ok(None),
+        Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => return Ok(None),
+        Err(e) => {
+            return Err(classify(
+                Call::new("HeadBucket", "s3:ListBucket", format!("bucket {name}")),
+                None,
+                e,
+            ))
         }
     }
-    Ok(None)
+    let tags = match aws.s3.get_bucket_tagging().bucket(&name).send().await {
+        Ok(t) => t,
+        Err(e) if e.code() == Some("NoSuchTagSet") => return Ok(None),
+        Err(e) => {
+            return Err(classify(
+                Call::new(
+                    "GetBucketTagging",
+                    "s3:GetBucketTagging",
+                    format!("bucket {name}"),
+                ),
+                None,
+                e,
+            ))
+        }
+    };
+    let ours = tags
+        .tag_set()
+        .iter()
+        .any(|t| t.key() == TAG_STACK && t.value() == aws.stack.as_str());
+    Ok(ours.then_some(name))
 }
 
 pub async fn object_exists(aws: &Aws, bucket: &str, key: &str) -> Result<bool, DeployError> {

@@ -15,7 +15,7 @@ use crate::error::DeployError;
 pub struct Inventory {
     pub instances: Vec<String>,
     pub launch_templates: Vec<String>,
-    pub security_group: Option<String>,
+    pub security_groups: Vec<String>,
     pub queues: Vec<String>,
     pub bucket: Option<String>,
     pub table: Option<String>,
@@ -27,7 +27,7 @@ impl Inventory {
     pub fn is_empty(&self) -> bool {
         self.instances.is_empty()
             && self.launch_templates.is_empty()
-            && self.security_group.is_none()
+            && self.security_groups.is_empty()
             && self.queues.is_empty()
             && self.bucket.is_none()
             && self.table.is_none()
@@ -45,7 +45,7 @@ impl std::fmt::Display for Inventory {
         for t in &self.launch_templates {
             writeln!(f, "- launch template {t}")?;
         }
-        if let Some(g) = &self.security_group {
+        for g in &self.security_groups {
             writeln!(f, "- security group {g}")?;
         }
         for q in &self.queues {
@@ -72,7 +72,7 @@ pub async fn inventory(aws: &Aws, delete_data: bool) -> Result<Inventory, Deploy
     let (instances, templates, group, queue_urls, bucket, table) = tokio::try_join!(
         ec2::instances(aws),
         ec2::find_templates(aws),
-        ec2::find_group(aws),
+        ec2::find_groups(aws),
         queues::list_stack_queues(aws),
         artifact::find_bucket(aws),
         table::find(aws),
@@ -86,7 +86,7 @@ pub async fn inventory(aws: &Aws, delete_data: bool) -> Result<Inventory, Deploy
             .map(|i| i.id)
             .collect(),
         launch_templates: templates.values().map(|t| t.id.clone()).collect(),
-        security_group: group.map(|g| g.id),
+        security_groups: group.into_values().map(|g| g.id).collect(),
         queues: queue_urls,
         bucket,
         table_kept: table.is_some() && !delete_data,
@@ -117,7 +117,7 @@ pub async fn down(aws: &Aws, inventory: &Inventory, wait: Duration) -> Result<()
         wait,
     )
     .await?;
-    if let Some(group) = &inventory.security_group {
+    for group in &inventory.security_groups {
         ec2::delete_group(aws, group, wait).await?;
     }
     Ok(())

@@ -8,19 +8,19 @@ use std::time::Duration;
 use aws_sdk_ec2::client::Waiters as _;
 use aws_sdk_ec2::error::ProvideErrorMetadata;
 use aws_sdk_ec2::types::{
-    Filter, InstanceStateName, IpPermission, IpRange, LaunchTemplateHttpTokensState,
+    Filter, InstanceStateName, IpPermission, IpRange, Ipv6Range, LaunchTemplateHttpTokensState,
     LaunchTemplateIamInstanceProfileSpecificationRequest,
     LaunchTemplateInstanceMetadataEndpointState, LaunchTemplateInstanceMetadataOptionsRequest,
     LaunchTemplateInstanceNetworkInterfaceSpecificationRequest, LaunchTemplateSpecification,
-    LaunchTemplateTagSpecificationRequest, RequestLaunchTemplateData, ResourceType, Tag,
-    TagSpecification,
+    LaunchTemplateTagSpecificationRequest, PrefixListId, RequestLaunchTemplateData, ResourceType,
+    Tag, TagSpecification, UserIdGroupPair,
 };
 use base64::Engine as _;
 
 use super::Aws;
 use crate::error::{classify, Call, DeployError};
 use crate::plan::{spec_hash_of, GroupState, Ingress, InstanceState, LaunchSpec, TemplateState};
-use crate::stack::{Role, TAG_ARTIFACT, TAG_ROLE, TAG_STACK};
+use crate::stack::{GroupKind, Role, TAG_ARTIFACT, TAG_ROLE, TAG_STACK};
 
 /// The owner alias of Amazon's own AMIs.
 const AMAZON: &str = "amazon";
@@ -174,14 +174,12 @@ pub async fn vpc_id(aws: &Aws, subnet: Option<&str>) -> Result<String, DeployErr
         })
 }
 
-/// The stack's security group and its IPv4 ingress rules.
-pub async fn find_group(aws: &Aws) -> Result<Option<GroupState>, DeployError> {
-    let name = aws.stack.security_group();
+/// The stack's security groups and their ingress rules (every kind of source, so rules added by hand show).
+pub async fn find_groups(aws: &Aws) -> Result<BTreeMap<GroupKind, GroupState>, DeployError> {
     let out = aws
         .ec2
         .describe_security_groups()
         .filters(stack_filter(aws))
-        .filters(filter("group-name", &[&name]))
         .send()
         .await
         .map_err(|e| {
@@ -189,38 +187,65 @@ pub async fn find_group(aws: &Aws) -> Result<Option<GroupState>, DeployError> {
                 Call::new(
                     "DescribeSecurityGroups",
                     "ec2:DescribeSecurityGroups",
-                    format!("security group {name}"),
+                    format!("security groups of stack {}", aws.stack),
                 ),
                 None,
                 e,
             )
         })?;
-    Ok(out.security_groups().first().map(|g| GroupState {
-        id: g.group_id().unwrap_or_default().to_string(),
-        ingress: g
-            .ip_permissions()
-            .iter()
-            .flat_map(|p| {
-                p.ip_ranges().iter().filter_map(move |r| {
-                    Some(Ingress {
-                        protocol: p.ip_protocol().unwrap_or("-1").to_string(),
-                        from_port: p.from_port().unwrap_or(-1),
-                        to_port: p.to_port().unwrap_or(-1),
-                        cidr: r.cidr_ip()?.to_string(),
-                    })
+    let mut found = BTreeMap::new();
+    for g in out.security_groups() {
+        let Some(kind) = GroupKind::ALL
+            .into_iter()
+            .find(|k| g.group_name() == Some(aws.stack.security_group(*k).as_str()))
+        else {
+            continue;
+        };
+        let mut ingress = Vec::new();
+        for p in g.ip_permissions() {
+            let rule = |source: Option<&str>| {
+                source.map(|source| Ingress {
+                    protocol: p.ip_protocol().unwrap_or("-1").to_string(),
+                    from_port: p.from_port().unwrap_or(-1),
+                    to_port: p.to_port().unwrap_or(-1),
+                    source: source.to_string(),
                 })
-            })
-            .collect(),
-    }))
+            };
+            ingress.extend(p.ip_ranges().iter().filter_map(|r| rule(r.cidr_ip())));
+            ingress.extend(p.ipv6_ranges().iter().filter_map(|r| rule(r.cidr_ipv6())));
+            ingress.extend(
+                p.user_id_group_pairs()
+                    .iter()
+                    .filter_map(|r| rule(r.group_id())),
+            );
+            ingress.extend(
+                p.prefix_list_ids()
+                    .iter()
+                    .filter_map(|r| rule(r.prefix_list_id())),
+            );
+        }
+        found.insert(
+            kind,
+            GroupState {
+                id: g.group_id().unwrap_or_default().to_string(),
+                ingress,
+            },
+        );
+    }
+    Ok(found)
 }
 
-pub async fn create_group(aws: &Aws, vpc: &str) -> Result<String, DeployError> {
-    let name = aws.stack.security_group();
+pub async fn create_group(aws: &Aws, kind: GroupKind, vpc: &str) -> Result<String, DeployError> {
+    let name = aws.stack.security_group(kind);
+    let description = match kind {
+        GroupKind::Gateway => format!("airq stack {}: gateways, gateway port only", aws.stack),
+        GroupKind::Private => format!("airq stack {}: master and workers, no inbound", aws.stack),
+    };
     let out = aws
         .ec2
         .create_security_group()
         .group_name(&name)
-        .description(format!("airq stack {}: gateway port only", aws.stack))
+        .description(description)
         .vpc_id(vpc)
         .tag_specifications(
             TagSpecification::builder()
@@ -250,18 +275,45 @@ pub async fn create_group(aws: &Aws, vpc: &str) -> Result<String, DeployError> {
         })
 }
 
-fn permission(rule: &Ingress) -> IpPermission {
-    IpPermission::builder()
+/// The rule as EC2 takes it; `describe` adds a description (not part of a rule's identity, so revocations
+/// leave it out).
+fn permission(rule: &Ingress, describe: bool) -> IpPermission {
+    let description = describe.then(|| format!("airq: {rule}"));
+    let source = rule.source.as_str();
+    let builder = IpPermission::builder()
         .ip_protocol(&rule.protocol)
         .from_port(rule.from_port)
-        .to_port(rule.to_port)
-        .ip_ranges(
-            IpRange::builder()
-                .cidr_ip(&rule.cidr)
-                .description(format!("airq: {rule}"))
+        .to_port(rule.to_port);
+    let builder = if source.starts_with("sg-") {
+        builder.user_id_group_pairs(
+            UserIdGroupPair::builder()
+                .group_id(source)
+                .set_description(description)
                 .build(),
         )
-        .build()
+    } else if source.starts_with("pl-") {
+        builder.prefix_list_ids(
+            PrefixListId::builder()
+                .prefix_list_id(source)
+                .set_description(description)
+                .build(),
+        )
+    } else if source.contains(':') {
+        builder.ipv6_ranges(
+            Ipv6Range::builder()
+                .cidr_ipv6(source)
+                .set_description(description)
+                .build(),
+        )
+    } else {
+        builder.ip_ranges(
+            IpRange::builder()
+                .cidr_ip(source)
+                .set_description(description)
+                .build(),
+        )
+    };
+    builder.build()
 }
 
 pub async fn authorize(aws: &Aws, group_id: &str, rule: &Ingress) -> Result<(), DeployError> {
@@ -269,7 +321,7 @@ pub async fn authorize(aws: &Aws, group_id: &str, rule: &Ingress) -> Result<(), 
         .ec2
         .authorize_security_group_ingress()
         .group_id(group_id)
-        .ip_permissions(permission(rule))
+        .ip_permissions(permission(rule, true))
         .send()
         .await
     {
@@ -288,19 +340,11 @@ pub async fn authorize(aws: &Aws, group_id: &str, rule: &Ingress) -> Result<(), 
 }
 
 pub async fn revoke(aws: &Aws, group_id: &str, rule: &Ingress) -> Result<(), DeployError> {
-    let mut p = permission(rule);
-    // Revocation matches on protocol, ports and range; the description is not part of a rule's identity.
-    p = IpPermission::builder()
-        .set_ip_protocol(p.ip_protocol().map(str::to_string))
-        .set_from_port(p.from_port())
-        .set_to_port(p.to_port())
-        .ip_ranges(IpRange::builder().cidr_ip(&rule.cidr).build())
-        .build();
     match aws
         .ec2
         .revoke_security_group_ingress()
         .group_id(group_id)
-        .ip_permissions(p)
+        .ip_permissions(permission(rule, false))
         .send()
         .await
     {

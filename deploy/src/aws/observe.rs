@@ -15,31 +15,23 @@ pub struct Lookups {
 
 pub async fn observe(aws: &Aws, lookups: &Lookups) -> Result<Observed, DeployError> {
     let (request, dlq) = (aws.stack.request_queue(), aws.stack.dead_letter_queue());
-    let (
-        table,
-        request_queue,
-        dead_letter_queue,
-        bucket,
-        security_group,
-        templates,
-        instances,
-        latest_ami,
-    ) = tokio::try_join!(
-        table::find(aws),
-        queues::find(aws, &request),
-        queues::find(aws, &dlq),
-        artifact::find_bucket(aws),
-        ec2::find_group(aws),
-        ec2::find_templates(aws),
-        ec2::instances(aws),
-        async {
-            if lookups.latest_ami {
-                ec2::latest_al2023(aws).await
-            } else {
-                Ok(None)
-            }
-        },
-    )?;
+    let (table, request_queue, dead_letter_queue, bucket, groups, templates, instances, latest_ami) =
+        tokio::try_join!(
+            table::find(aws),
+            queues::find(aws, &request),
+            queues::find(aws, &dlq),
+            artifact::find_bucket(aws),
+            ec2::find_groups(aws),
+            ec2::find_templates(aws),
+            ec2::instances(aws),
+            async {
+                if lookups.latest_ami {
+                    ec2::latest_al2023(aws).await
+                } else {
+                    Ok(None)
+                }
+            },
+        )?;
     let artifact_uploaded = match (&bucket, &lookups.artifact_key) {
         (Some(bucket), Some(key)) => artifact::object_exists(aws, bucket, key).await?,
         _ => false,
@@ -50,7 +42,7 @@ pub async fn observe(aws: &Aws, lookups: &Lookups) -> Result<Observed, DeployErr
         dead_letter_queue: dead_letter_queue.map(|q| q.state),
         bucket,
         artifact_uploaded,
-        security_group,
+        groups,
         templates,
         instances,
         latest_ami,

@@ -6,10 +6,11 @@ use crate::stack::Role;
 use crate::status::{Depth, Node, Status};
 
 pub async fn status(aws: &Aws) -> Result<Status, DeployError> {
-    let (instances, table, group) =
-        tokio::try_join!(ec2::instances(aws), table::find(aws), ec2::find_group(aws))?;
+    let (instances, table, mut group) =
+        tokio::try_join!(ec2::instances(aws), table::find(aws), ec2::find_groups(aws))?;
     // The gateway port is the one the security group opens (22 is SSH).
     let port = group
+        .remove(&crate::stack::GroupKind::Gateway)
         .and_then(|g| {
             g.ingress
                 .into_iter()

@@ -1,6 +1,7 @@
 use std::time::Duration;
 
 use super::*;
+use crate::stack::GroupKind;
 
 fn desired() -> Desired {
     let stack: StackName = "prod".parse().expect("valid");
@@ -73,10 +74,20 @@ fn complete(d: &Desired) -> Observed {
     o.dead_letter_queue = Some(q(None));
     o.bucket = Some("airq-prod-artifacts-00000000".into());
     o.artifact_uploaded = true;
-    o.security_group = Some(GroupState {
-        id: "sg-1".into(),
-        ingress: vec![Ingress::tcp(d.roles.port, &d.allow_cidr)],
-    });
+    o.groups.insert(
+        GroupKind::Gateway,
+        GroupState {
+            id: "sg-1".into(),
+            ingress: vec![Ingress::tcp(d.roles.port, &d.allow_cidr)],
+        },
+    );
+    o.groups.insert(
+        GroupKind::Private,
+        GroupState {
+            id: "sg-2".into(),
+            ingress: vec![],
+        },
+    );
     for spec in launch_specs(d, &o).expect("specs") {
         o.templates.insert(
             spec.role,
@@ -121,6 +132,7 @@ fn a_fresh_account_gets_everything_in_dependency_order() {
             "UploadArtifact",
             "CreateSecurityGroup",
             "AuthorizeIngress",
+            "CreateSecurityGroup",
             "CreateLaunchTemplate",
             "CreateLaunchTemplate",
             "CreateLaunchTemplate",
@@ -146,7 +158,11 @@ fn a_fresh_account_gets_everything_in_dependency_order() {
     );
     assert_eq!(
         p.steps[6],
-        Step::AuthorizeIngress(Ingress::tcp(8080, "203.0.113.0/24"))
+        Step::AuthorizeIngress {
+            kind: GroupKind::Gateway,
+            name: "airq-prod-gateway".into(),
+            rule: Ingress::tcp(8080, "203.0.113.0/24")
+        }
     );
     assert!(p.steps.contains(&Step::Launch {
         role: Role::Worker,
@@ -244,31 +260,53 @@ fn stopped_and_terminated_instances_are_not_counted() {
     );
 }
 
+fn authorize(kind: GroupKind, rule: Ingress) -> Step {
+    Step::AuthorizeIngress {
+        kind,
+        name: format!("airq-prod-{}", kind.as_str()),
+        rule,
+    }
+}
+
+fn revoke(kind: GroupKind, rule: Ingress) -> Step {
+    Step::RevokeIngress {
+        kind,
+        name: format!("airq-prod-{}", kind.as_str()),
+        rule,
+    }
+}
+
 #[test]
 fn security_group_rules_are_made_exact() {
     let mut d = desired();
     let mut o = complete(&d);
-    // Someone opened SSH to the world; the allowed CIDR changed.
-    o.security_group = Some(GroupState {
-        id: "sg-1".into(),
-        ingress: vec![
-            Ingress::tcp(8080, "203.0.113.0/24"),
-            Ingress::tcp(22, "0.0.0.0/0"),
-        ],
-    });
+    // Someone opened SSH to the world and IPv6 on the gateways, and the gateway port on the workers; the
+    // allowed CIDR changed.
+    let gateway = o.groups.get_mut(&GroupKind::Gateway).expect("group");
+    gateway.ingress.push(Ingress::tcp(22, "0.0.0.0/0"));
+    gateway.ingress.push(Ingress::tcp(8080, "::/0"));
+    let private = o.groups.get_mut(&GroupKind::Private).expect("group");
+    private.ingress.push(Ingress::tcp(8080, "sg-0123"));
     d.allow_cidr = "198.51.100.0/24".into();
     let p = plan(&d, &o).expect("plan");
     let rules: Vec<&Step> = p
         .steps
         .iter()
-        .filter(|s| matches!(s, Step::AuthorizeIngress(_) | Step::RevokeIngress(_)))
+        .filter(|s| {
+            matches!(
+                s,
+                Step::AuthorizeIngress { .. } | Step::RevokeIngress { .. }
+            )
+        })
         .collect();
     assert_eq!(
         rules,
         [
-            &Step::AuthorizeIngress(Ingress::tcp(8080, "198.51.100.0/24")),
-            &Step::RevokeIngress(Ingress::tcp(8080, "203.0.113.0/24")),
-            &Step::RevokeIngress(Ingress::tcp(22, "0.0.0.0/0")),
+            &authorize(GroupKind::Gateway, Ingress::tcp(8080, "198.51.100.0/24")),
+            &revoke(GroupKind::Gateway, Ingress::tcp(8080, "203.0.113.0/24")),
+            &revoke(GroupKind::Gateway, Ingress::tcp(22, "0.0.0.0/0")),
+            &revoke(GroupKind::Gateway, Ingress::tcp(8080, "::/0")),
+            &revoke(GroupKind::Private, Ingress::tcp(8080, "sg-0123")),
         ]
     );
 }
@@ -281,7 +319,10 @@ fn ssh_opens_only_when_asked() {
     let p = plan(&d, &o).expect("plan");
     assert_eq!(
         p.steps,
-        vec![Step::AuthorizeIngress(Ingress::tcp(22, "192.0.2.7/32"))]
+        vec![
+            authorize(GroupKind::Gateway, Ingress::tcp(22, "192.0.2.7/32")),
+            authorize(GroupKind::Private, Ingress::tcp(22, "192.0.2.7/32")),
+        ]
     );
 }
 

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use airq_deploy::aws::{ec2, Aws};
-use airq_deploy::stack::{Role, StackName, TAG_ROLE, TAG_STACK};
+use airq_deploy::stack::{GroupKind, Role, StackName, TAG_ROLE, TAG_STACK};
 use aws_sdk_ec2::types::InstanceAttributeName;
 use base64::Engine as _;
 
@@ -69,7 +69,8 @@ async fn plan_up_status_scale_down_end_to_end() {
         ),
         format!("+ s3 bucket airq-{stack}-artifacts-"),
         format!("+ security group airq-{stack}-gateway"),
-        "+ security group rule: allow tcp 8080 from 203.0.113.0/24".to_string(),
+        format!("+ security group airq-{stack}-gateway rule: allow tcp 8080 from 203.0.113.0/24"),
+        format!("+ security group airq-{stack}-private"),
         "+ launch template for worker".to_string(),
         "+ 1 gateway instance(s)".to_string(),
         "+ 1 master instance(s)".to_string(),
@@ -106,11 +107,13 @@ async fn plan_up_status_scale_down_end_to_end() {
         .expect("request queue");
     assert_eq!(request.state.max_receives, Some(3));
     assert!(request.state.tagged);
-    let group = ec2::find_group(&aws).await.expect("group").expect("exists");
+    // The gateways' group opens the gateway port to the allowed CIDR; the master's and workers' opens nothing.
+    let groups = ec2::find_groups(&aws).await.expect("groups");
     assert_eq!(
-        group.ingress,
+        groups[&GroupKind::Gateway].ingress,
         vec![airq_deploy::plan::Ingress::tcp(8080, "203.0.113.0/24")]
     );
+    assert_eq!(groups[&GroupKind::Private].ingress, vec![]);
     let bucket = airq_deploy::aws::artifact::find_bucket(&aws)
         .await
         .expect("bucket")
@@ -156,10 +159,13 @@ async fn plan_up_status_scale_down_end_to_end() {
             .and_then(|t| t.value())
             .expect("role tag")
             .to_string();
-        assert!(instance
+        let kind = GroupKind::of(role.parse().expect("a role"));
+        let in_groups: Vec<&str> = instance
             .security_groups()
             .iter()
-            .any(|g| g.group_id() == Some(group.id.as_str())));
+            .filter_map(|g| g.group_id())
+            .collect();
+        assert_eq!(in_groups, [groups[&kind].id.as_str()], "{role}");
         let attr = aws
             .ec2
             .describe_instance_attribute()
@@ -270,7 +276,7 @@ async fn plan_up_status_scale_down_end_to_end() {
     assert!(out.contains("kept: the dynamodb table"), "{out}");
     assert!(live_counts(&aws).await.is_empty());
     assert!(queue_names(&aws).await.is_empty());
-    assert!(ec2::find_group(&aws).await.expect("group").is_none());
+    assert!(ec2::find_groups(&aws).await.expect("groups").is_empty());
     assert!(ec2::find_templates(&aws)
         .await
         .expect("templates")
@@ -399,7 +405,9 @@ async fn changed_settings_make_a_new_template_version_and_ssh_opens_only_when_as
         "{plan}"
     );
     assert!(
-        plan.contains("+ security group rule: allow tcp 22 from 192.0.2.7/32"),
+        plan.contains(&format!(
+            "+ security group airq-{stack}-private rule: allow tcp 22 from 192.0.2.7/32"
+        )),
         "{plan}"
     );
     assert!(
@@ -418,18 +426,23 @@ async fn changed_settings_make_a_new_template_version_and_ssh_opens_only_when_as
             "{role}"
         );
     }
-    let group = ec2::find_group(&aws).await.expect("group").expect("exists");
-    assert_eq!(group.ingress.len(), 2, "{:?}", group.ingress);
+    let groups = ec2::find_groups(&aws).await.expect("groups");
+    assert_eq!(groups[&GroupKind::Gateway].ingress.len(), 2, "{groups:?}");
+    assert_eq!(
+        groups[&GroupKind::Private].ingress,
+        vec![airq_deploy::plan::Ingress::tcp(22, "192.0.2.7/32")]
+    );
     let again = deploy_ok(&config, &changed).await;
     assert!(again.starts_with("no changes"), "{again}");
 
     // Back without --ssh-cidr: port 22 closes again.
     deploy_ok(&config, &base).await;
-    let group = ec2::find_group(&aws).await.expect("group").expect("exists");
+    let groups = ec2::find_groups(&aws).await.expect("groups");
     assert_eq!(
-        group.ingress,
+        groups[&GroupKind::Gateway].ingress,
         vec![airq_deploy::plan::Ingress::tcp(8080, "203.0.113.0/24")]
     );
+    assert_eq!(groups[&GroupKind::Private].ingress, vec![]);
     deploy_ok(
         &config,
         &["--stack", &stack, "down", "--yes", "--delete-data"],
