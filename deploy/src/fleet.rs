@@ -20,6 +20,8 @@ pub struct Member {
     pub launched_ms: i64,
     /// pending, running, stopping.
     pub state: String,
+    /// Launched with settings (build, AMI, instance type…) that are no longer current.
+    pub stale: bool,
 }
 
 #[async_trait]
@@ -44,8 +46,9 @@ pub struct ScaleOutcome {
     pub terminated: Vec<String>,
 }
 
-/// Launches or terminates workers to reach `target`. Terminates the newest first: the oldest have warm caches
-/// and connections, and on EC2 the newest are the least likely to have a full billing hour behind them.
+/// Launches or terminates workers to reach `target`. Terminates those running outdated settings first (so
+/// scaling in rolls a fleet forward to the current build), then the newest: the oldest have warm caches and
+/// connections.
 pub async fn scale(fleet: &dyn Fleet, target: u32) -> Result<ScaleOutcome, DeployError> {
     let mut workers = fleet.workers().await?;
     let before = workers.len() as u32;
@@ -57,7 +60,8 @@ pub async fn scale(fleet: &dyn Fleet, target: u32) -> Result<ScaleOutcome, Deplo
     if before < target {
         outcome.launched = fleet.launch(target - before).await?;
     } else if before > target {
-        workers.sort_by(|a, b| (b.launched_ms, &b.id).cmp(&(a.launched_ms, &a.id)));
+        workers
+            .sort_by(|a, b| (b.stale, b.launched_ms, &b.id).cmp(&(a.stale, a.launched_ms, &a.id)));
         let ids: Vec<String> = workers
             .iter()
             .take((before - target) as usize)
@@ -142,5 +146,88 @@ pub async fn autoscale_loop(
             r = step => r,
         };
         report(result.as_ref());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+
+    /// A fleet in memory: `scale`'s choice of whom to stop is plain logic, tested here on its own.
+    struct Memory(Mutex<Vec<Member>>);
+
+    #[async_trait]
+    impl Fleet for Memory {
+        async fn workers(&self) -> Result<Vec<Member>, DeployError> {
+            Ok(self.0.lock().unwrap_or_else(|p| p.into_inner()).clone())
+        }
+        async fn launch(&self, count: u32) -> Result<Vec<String>, DeployError> {
+            let mut all = self.0.lock().unwrap_or_else(|p| p.into_inner());
+            let ids: Vec<String> = (0..count).map(|i| format!("new{i}")).collect();
+            for id in &ids {
+                all.push(Member {
+                    id: id.clone(),
+                    launched_ms: 1_000,
+                    state: "pending".into(),
+                    stale: false,
+                });
+            }
+            Ok(ids)
+        }
+        async fn terminate(&self, ids: &[String]) -> Result<(), DeployError> {
+            self.0
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .retain(|m| !ids.contains(&m.id));
+            Ok(())
+        }
+        async fn depth(&self) -> Result<QueueDepth, DeployError> {
+            Ok(QueueDepth::default())
+        }
+        fn describe(&self) -> String {
+            "memory".into()
+        }
+    }
+
+    fn member(id: &str, launched_ms: i64, stale: bool) -> Member {
+        Member {
+            id: id.into(),
+            launched_ms,
+            state: "running".into(),
+            stale,
+        }
+    }
+
+    #[tokio::test]
+    async fn scale_in_stops_outdated_workers_first_then_the_newest() {
+        let fleet = Memory(Mutex::new(vec![
+            member("old-a", 10, true),
+            member("cur-a", 20, false),
+            member("old-b", 30, true),
+            member("cur-b", 40, false),
+            member("cur-c", 50, false),
+        ]));
+        let out = scale(&fleet, 2).await.expect("scale");
+        assert_eq!(out.terminated, ["old-b", "old-a", "cur-c"]);
+        assert_eq!((out.before, out.after), (5, 2));
+        let left: Vec<String> = fleet
+            .workers()
+            .await
+            .expect("workers")
+            .into_iter()
+            .map(|m| m.id)
+            .collect();
+        assert_eq!(left, ["cur-a", "cur-b"]);
+    }
+
+    #[tokio::test]
+    async fn scale_out_launches_the_difference_and_equal_is_a_no_op() {
+        let fleet = Memory(Mutex::new(vec![member("a", 1, false)]));
+        let out = scale(&fleet, 3).await.expect("scale");
+        assert_eq!(out.launched.len(), 2);
+        let out = scale(&fleet, 3).await.expect("scale");
+        assert!(out.launched.is_empty() && out.terminated.is_empty());
     }
 }

@@ -238,6 +238,8 @@ fn member(record: &Record) -> Member {
             "running"
         }
         .to_string(),
+        // Local workers all run the one binary given.
+        stale: false,
     }
 }
 

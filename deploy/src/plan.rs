@@ -101,6 +101,8 @@ impl fmt::Display for Ingress {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TableState {
     pub active: bool,
+    /// DynamoDB is still deleting it (a `down --delete-data` moments ago).
+    pub deleting: bool,
     pub tagged: bool,
     pub item_count: Option<i64>,
 }
@@ -140,6 +142,8 @@ pub struct InstanceState {
     pub public_ip: Option<String>,
     pub public_dns: Option<String>,
     pub artifact: Option<String>,
+    /// The launch-settings hash it was launched with.
+    pub spec: Option<String>,
 }
 
 impl InstanceState {
@@ -438,6 +442,10 @@ pub enum PlanError {
     NoAmi,
     #[error("instance user data: {0}")]
     UserData(#[from] RenderError),
+    #[error(
+        "{0} is still being deleted (by an earlier down); run the command again once it is gone"
+    )]
+    StillDeleting(String),
 }
 
 /// Computes the plan. `new_bucket` is the name to create when the stack has no bucket yet and one is needed.
@@ -450,6 +458,9 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Result<Plan, PlanError> {
     // Table.
     let table = stack.table();
     match &observed.table {
+        Some(t) if t.deleting => {
+            return Err(PlanError::StillDeleting(format!("the table {table}")))
+        }
         None => steps.push(Step::CreateTable {
             name: table.clone(),
         }),

@@ -16,6 +16,9 @@ pub const TAG_STACK: &str = "airq:stack";
 pub const TAG_ROLE: &str = "airq:role";
 /// Tag key holding the short checksum of the artifact an instance was launched with.
 pub const TAG_ARTIFACT: &str = "airq:artifact";
+/// Tag key holding the hash of the launch settings an instance was launched with (see `plan::LaunchSpec`):
+/// instances whose tag differs from their template's current hash run an older build or configuration.
+pub const TAG_SPEC: &str = "airq:spec";
 /// The longest stack name: keeps every derived name inside AWS's limits (S3 buckets: 63 characters).
 pub const MAX_STACK_NAME: usize = 20;
 

@@ -55,7 +55,7 @@ install_binaries() {
     echo "$ARTIFACT_SHA256  $work/airq.tar.gz" | sha256sum --check --strict --quiet
   fi
   install -d -m 0755 /opt/airq
-  tar -xzf "$work/airq.tar.gz" -C /opt/airq
+  tar --no-same-owner -xzf "$work/airq.tar.gz" -C /opt/airq
   if [ ! -x "/opt/airq/bin/$BINARY" ]; then
     log "the artifact has no bin/$BINARY"
     return 1

@@ -21,6 +21,10 @@ pub struct WorkerConfig {
     /// Visibility timeout given to a received job (extended while it runs).
     #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
     pub visibility: Duration,
+    /// Longest wait of one receive (a long poll; SQS allows up to 20 s). A stopping worker lets an SQS receive
+    /// in flight finish (it may hold jobs), so on SQS this also bounds how long a stop takes.
+    #[arg(long, default_value = "20s", value_parser = humantime::parse_duration)]
+    pub poll_wait: Duration,
     /// Largest reply message in bytes; answers are split into parts no larger.
     #[arg(long, default_value_t = airq_common::queue::DEFAULT_MAX_MESSAGE_BYTES)]
     pub max_message_bytes: usize,
@@ -32,6 +36,7 @@ impl WorkerConfig {
             concurrency: self.concurrency,
             visibility: self.visibility,
             max_message_bytes: self.max_message_bytes,
+            wait: self.poll_wait,
             ..Settings::default()
         }
     }

@@ -15,7 +15,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use airq_common::queue::{JobQueue, QueueService};
+use airq_common::queue::{CancellationToken, JobQueue, QueueService};
 use airq_common::store::ReadingStore;
 use tokio::sync::Semaphore;
 
@@ -78,6 +78,7 @@ impl Worker {
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         let permits = Arc::new(Semaphore::new(self.settings.concurrency.max(1)));
         let mut tasks = tokio::task::JoinSet::new();
+        let stop = CancellationToken::new();
         tokio::pin!(shutdown);
         loop {
             // Wait for a free slot first, so that received jobs never wait for a slot while invisible.
@@ -89,15 +90,27 @@ impl Worker {
                 },
             };
             let free = permits.available_permits() + 1;
-            let receive =
-                self.requests
-                    .receive(free.min(10), self.settings.wait, self.settings.visibility);
-            let messages = tokio::select! {
-                _ = &mut shutdown => break,
-                got = receive => got,
+            let receive = self.requests.receive_until(
+                free.min(10),
+                self.settings.wait,
+                self.settings.visibility,
+                &stop,
+            );
+            tokio::pin!(receive);
+            let (messages, stopping) = tokio::select! {
+                // The receive in flight is told to stop and then awaited, never dropped: it may already have
+                // taken jobs off the queue (SQS answers a long poll that has begun; the SQLite queue's take runs
+                // on a blocking thread), and a dropped call would leave them invisible for a whole visibility
+                // timeout. What it took is run as jobs in hand.
+                _ = &mut shutdown => {
+                    stop.cancel();
+                    (receive.await, true)
+                }
+                got = &mut receive => (got, false),
             };
             let messages = match messages {
                 Ok(m) => m,
+                Err(_) if stopping => break,
                 Err(e) => {
                     tracing::warn!(error = %e, "receive failed; retrying");
                     drop(first);
@@ -121,11 +134,15 @@ impl Worker {
                 });
             }
             while tasks.try_join_next().is_some() {}
+            if stopping {
+                break;
+            }
         }
         tracing::info!(
             jobs_in_hand = tasks.len(),
             "worker stopping; finishing jobs in hand"
         );
         while tasks.join_next().await.is_some() {}
+        tracing::info!("worker stopped; every job in hand was finished");
     }
 }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+pub use tokio_util::sync::CancellationToken;
 
 pub mod sqlite;
 pub mod sqs;
@@ -66,6 +67,9 @@ impl Default for QueueOptions {
 ///   higher `receive_count`. Order is roughly first-in first-out, not guaranteed.
 /// - A message received `max_receives` times and not deleted goes to the dead-letter queue on its next delivery
 ///   attempt instead of being delivered again.
+/// - [`receive_until`](Self::receive_until) is `receive` that stops waiting once `stop` is cancelled. A stop is
+///   honoured only where nothing has been taken off the queue yet, so whatever the call took is returned, never
+///   dropped: a consumer that is shutting down awaits it and loses no message.
 /// - [`delete`](Self::delete) acknowledges messages by receipt; deleting twice is harmless.
 /// - [`extend`](Self::extend) sets the visibility of a message still held, counted from now (a heartbeat for
 ///   long jobs); it fails with [`QueueError::ReceiptExpired`] once the message has been delivered again.
@@ -79,6 +83,13 @@ pub trait JobQueue: Send + Sync + 'static {
         max: usize,
         wait: Duration,
         visibility: Duration,
+    ) -> Result<Vec<Message>, QueueError>;
+    async fn receive_until(
+        &self,
+        max: usize,
+        wait: Duration,
+        visibility: Duration,
+        stop: &CancellationToken,
     ) -> Result<Vec<Message>, QueueError>;
     async fn delete(&self, receipts: &[Receipt]) -> Result<(), QueueError>;
     async fn extend(&self, receipt: &Receipt, visibility: Duration) -> Result<(), QueueError>;

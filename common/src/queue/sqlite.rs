@@ -17,7 +17,10 @@ use rand::Rng;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use tokio::sync::Notify;
 
-use super::{JobQueue, Message, QueueDepth, QueueError, QueueOptions, QueueService, Receipt};
+use super::{
+    CancellationToken, JobQueue, Message, QueueDepth, QueueError, QueueOptions, QueueService,
+    Receipt,
+};
 use crate::sqlite_pool::{open_pool, SqlitePool};
 
 /// How often a waiting receiver looks for messages sent by another process.
@@ -314,6 +317,17 @@ impl JobQueue for SqliteQueue {
         wait: Duration,
         visibility: Duration,
     ) -> Result<Vec<Message>, QueueError> {
+        self.receive_until(max, wait, visibility, &CancellationToken::new())
+            .await
+    }
+
+    async fn receive_until(
+        &self,
+        max: usize,
+        wait: Duration,
+        visibility: Duration,
+        stop: &CancellationToken,
+    ) -> Result<Vec<Message>, QueueError> {
         let max = max.clamp(1, 10);
         let deadline = tokio::time::Instant::now() + wait;
         loop {
@@ -321,6 +335,10 @@ impl JobQueue for SqliteQueue {
             let notified = self.notify.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
+            // Stop only before a take: once the take has started on its thread, its messages are returned.
+            if stop.is_cancelled() {
+                return Ok(Vec::new());
+            }
             let (name, limit) = (self.name.clone(), self.max_receives);
             let got = SqliteQueues::blocking(&self.pool, move |conn| {
                 take_visible(conn, &name, max, limit, visibility)
@@ -334,6 +352,7 @@ impl JobQueue for SqliteQueue {
             tokio::select! {
                 _ = &mut notified => {}
                 _ = tokio::time::sleep(nap) => {}
+                _ = stop.cancelled() => return Ok(Vec::new()),
             }
         }
     }

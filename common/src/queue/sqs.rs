@@ -19,7 +19,10 @@ use aws_sdk_sqs::types::{
 };
 use aws_sdk_sqs::Client;
 
-use super::{JobQueue, Message, QueueDepth, QueueError, QueueOptions, QueueService, Receipt};
+use super::{
+    CancellationToken, JobQueue, Message, QueueDepth, QueueError, QueueOptions, QueueService,
+    Receipt,
+};
 
 /// SQS's limits per batch request.
 const BATCH_ENTRIES: usize = 10;
@@ -369,8 +372,25 @@ impl JobQueue for SqsQueue {
         wait: Duration,
         visibility: Duration,
     ) -> Result<Vec<Message>, QueueError> {
+        self.receive_until(max, wait, visibility, &CancellationToken::new())
+            .await
+    }
+
+    /// A `ReceiveMessage` call that has been sent is always awaited: SQS may already have handed it messages,
+    /// which would stay invisible for a whole visibility timeout if the call were dropped. So a stop is
+    /// honoured between calls, and takes at most one long poll (20 s).
+    async fn receive_until(
+        &self,
+        max: usize,
+        wait: Duration,
+        visibility: Duration,
+        stop: &CancellationToken,
+    ) -> Result<Vec<Message>, QueueError> {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
+            if stop.is_cancelled() {
+                return Ok(Vec::new());
+            }
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             let wait_secs = left.as_secs_f64().ceil().min(MAX_WAIT_SECS as f64) as i32;
             let out = self

@@ -118,6 +118,30 @@ pub async fn long_poll_wakes_on_send(service: Arc<dyn QueueService>, name: Strin
     );
 }
 
+/// A receive told to stop returns without taking anything; the message stays for the next receiver.
+pub async fn a_stopped_receive_takes_nothing(service: Arc<dyn QueueService>, name: String) {
+    let queue = service.create(&name, &options(5)).await.expect("create");
+    let stop = crate::queue::CancellationToken::new();
+    // Stopped while waiting on an empty queue: it returns (long before its wait would end).
+    let waiting = {
+        let (queue, stop) = (queue.clone(), stop.clone());
+        tokio::spawn(async move { queue.receive_until(1, LONG_WAIT, SHORT, &stop).await })
+    };
+    stop.cancel();
+    let got = waiting.await.expect("join").expect("receive");
+    assert!(got.is_empty());
+    // Already stopped: a message that is there is left for others.
+    queue.send(&["kept".to_string()]).await.expect("send");
+    let got = queue
+        .receive_until(1, LONG_WAIT, SHORT, &stop)
+        .await
+        .expect("receive");
+    assert!(got.is_empty(), "a stopped receive took {got:?}");
+    let got = receive_n(&queue, 1, SHORT).await;
+    assert_eq!(got[0].body, "kept");
+    assert_eq!(got[0].receive_count, 1, "it was never taken before");
+}
+
 /// A consumer that dies holding a message loses nothing: another consumer gets it after the timeout.
 pub async fn nothing_lost_when_a_consumer_dies(service: Arc<dyn QueueService>, name: String) {
     let queue = service.create(&name, &options(5)).await.expect("create");
@@ -228,7 +252,7 @@ macro_rules! queue_conformance_tests {
     ($make:expr) => {
         $crate::queue_conformance_tests!(@cases $make;
             send_receive_delete, redelivery_after_visibility_timeout, dead_letter_after_max_receives,
-            long_poll_wakes_on_send, nothing_lost_when_a_consumer_dies, extend_keeps_a_message_hidden,
+            long_poll_wakes_on_send, a_stopped_receive_takes_nothing, nothing_lost_when_a_consumer_dies, extend_keeps_a_message_hidden,
             large_send_batches, too_large_is_refused_whole, queues_are_isolated_and_removable);
     };
     (@cases $make:expr; $($case:ident),+) => {

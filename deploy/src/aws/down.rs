@@ -77,8 +77,9 @@ pub async fn inventory(aws: &Aws, delete_data: bool) -> Result<Inventory, Deploy
         artifact::find_bucket(aws),
         table::find(aws),
     )?;
-    // Only the stack's own table: it must carry the stack tag.
-    let table = table.filter(|t| t.state.tagged).map(|_| aws.stack.table());
+    // The table is the stack's by its name (an `up` stopped between creating and tagging it leaves it
+    // untagged); it is removed only with --delete-data.
+    let table = table.map(|_| aws.stack.table());
     Ok(Inventory {
         instances: instances
             .into_iter()

@@ -20,7 +20,7 @@ use base64::Engine as _;
 use super::Aws;
 use crate::error::{classify, Call, DeployError};
 use crate::plan::{spec_hash_of, GroupState, Ingress, InstanceState, LaunchSpec, TemplateState};
-use crate::stack::{GroupKind, Role, TAG_ARTIFACT, TAG_ROLE, TAG_STACK};
+use crate::stack::{GroupKind, Role, TAG_ARTIFACT, TAG_ROLE, TAG_SPEC, TAG_STACK};
 
 /// The owner alias of Amazon's own AMIs.
 const AMAZON: &str = "amazon";
@@ -474,6 +474,7 @@ fn template_data(aws: &Aws, spec: &LaunchSpec, group_id: &str) -> RequestLaunchT
             .tags(tag(TAG_STACK, aws.stack.as_str()))
             .tags(tag(TAG_ROLE, spec.role.as_str()))
             .tags(tag(TAG_ARTIFACT, &spec.artifact_tag))
+            .tags(tag(TAG_SPEC, &spec.hash()))
             .tags(tag("Name", &aws.stack.instance_name(spec.role)))
             .build()
     };
@@ -683,6 +684,7 @@ pub async fn instances(aws: &Aws) -> Result<Vec<InstanceState>, DeployError> {
                     .filter(|d| !d.is_empty())
                     .map(str::to_string),
                 artifact: tag_value(TAG_ARTIFACT),
+                spec: tag_value(TAG_SPEC),
             });
         }
         token = out.next_token().map(str::to_string);

@@ -39,11 +39,17 @@ impl Ec2Fleet {
 #[async_trait]
 impl Fleet for Ec2Fleet {
     async fn workers(&self) -> Result<Vec<Member>, DeployError> {
-        Ok(ec2::instances(&self.aws)
-            .await?
+        // The template is read each time: an `up` may have made a new version while `autoscale` runs.
+        let (instances, templates) =
+            tokio::try_join!(ec2::instances(&self.aws), ec2::find_templates(&self.aws))?;
+        let current = templates
+            .get(&Role::Worker)
+            .and_then(|t| t.spec_hash.clone());
+        Ok(instances
             .into_iter()
             .filter(|i| i.role == Role::Worker && i.is_live())
             .map(|i| Member {
+                stale: current.is_some() && i.spec != current,
                 id: i.id,
                 launched_ms: i.launched.saturating_mul(1000),
                 state: i.state,

@@ -130,14 +130,30 @@ pub async fn create(
             airq_common::queue::sqs::redrive_policy(&arn, max_receives),
         );
     }
-    request.send().await.map_err(|e| {
-        classify(
+    match request.send().await {
+        Ok(_) => Ok(()),
+        // SQS refuses a queue of the name of one deleted less than 60 s ago.
+        Err(e)
+            if matches!(
+                e.code(),
+                Some("AWS.SimpleQueueService.QueueDeletedRecently" | "QueueDeletedRecently")
+            ) =>
+        {
+            Err(DeployError::Aws {
+                operation: "CreateQueue",
+                resource: format!("queue {name}"),
+                code: e.code().map(str::to_string),
+                message: "a queue of this name was deleted less than 60 seconds ago (by an earlier down) and \
+                          SQS does not allow its name again before then; wait a minute and run the command again"
+                    .into(),
+            })
+        }
+        Err(e) => Err(classify(
             Call::new("CreateQueue", "sqs:CreateQueue", format!("queue {name}")),
             None,
             e,
-        )
-    })?;
-    Ok(())
+        )),
+    }
 }
 
 async fn dead_letter_arn(aws: &Aws, dlq: &str) -> Result<String, DeployError> {

@@ -57,6 +57,7 @@ pub async fn find(aws: &Aws) -> Result<Option<Found>, DeployError> {
     Ok(Some(Found {
         state: TableState {
             active: table.table_status() == Some(&TableStatus::Active),
+            deleting: table.table_status() == Some(&TableStatus::Deleting),
             tagged,
             item_count: table.item_count(),
         },

@@ -54,6 +54,7 @@ fn instance(id: &str, role: Role, launched: i64) -> InstanceState {
         public_ip: None,
         public_dns: None,
         artifact: None,
+        spec: None,
     }
 }
 
@@ -62,6 +63,7 @@ fn complete(d: &Desired) -> Observed {
     let mut o = fresh();
     o.table = Some(TableState {
         active: true,
+        deleting: false,
         tagged: true,
         item_count: Some(0),
     });
@@ -424,4 +426,20 @@ fn hash_covers_every_setting() {
         assert_ne!(v.hash(), base);
     }
     assert_eq!(spec_hash_of(&spec.description()), Some(base));
+}
+
+#[test]
+fn a_table_still_being_deleted_stops_the_plan() {
+    let d = desired();
+    let mut o = complete(&d);
+    if let Some(t) = o.table.as_mut() {
+        t.deleting = true;
+        t.active = false;
+    }
+    let err = plan(&d, &o).expect_err("deleting");
+    assert_eq!(
+        err,
+        PlanError::StillDeleting("the table airq-prod-readings".into())
+    );
+    assert!(err.to_string().contains("run the command again"), "{err}");
 }

@@ -481,3 +481,71 @@ async fn iam_policy_names_the_callers_account_and_the_stacks_resources() {
     .await;
     assert!(out.contains("arn:aws:iam::111122223333:role/*"), "{out}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scaling_in_retires_workers_of_an_older_build_first() {
+    let config = shared_config().await;
+    let stack = unique_stack("r");
+    let up = |artifact: &'static str, workers: &'static str| {
+        let (config, stack) = (config.clone(), stack.clone());
+        async move {
+            deploy_ok(
+                &config,
+                &[
+                    "--stack",
+                    &stack,
+                    "up",
+                    "--allow-cidr",
+                    "203.0.113.0/24",
+                    "--artifact",
+                    artifact,
+                    "--gateways",
+                    "0",
+                    "--no-master",
+                    "--workers",
+                    workers,
+                ],
+            )
+            .await
+        }
+    };
+    up("https://example.org/airq-1.tar.gz", "2").await;
+    let aws = Aws::new(&config, stack.parse().expect("stack")).expect("aws");
+    let old: Vec<String> = ec2::instances(&aws)
+        .await
+        .expect("instances")
+        .into_iter()
+        .map(|i| i.id)
+        .collect();
+    assert_eq!(old.len(), 2);
+
+    // A new build: new template versions; the running workers keep the old one.
+    up("https://example.org/airq-2.tar.gz", "2").await;
+    deploy_ok(&config, &["--stack", &stack, "scale", "--workers", "3"]).await;
+    let status = deploy_ok(&config, &["--stack", &stack, "status"]).await;
+    assert_eq!(status.matches("artifact url-").count(), 3, "{status}");
+
+    // Scaling in to 1 stops the two workers of the old build, not the newest (the one current worker).
+    let out = deploy_ok(&config, &["--stack", &stack, "scale", "--workers", "1"]).await;
+    assert!(out.contains("workers: 3 -> 1"), "{out}");
+    let left: Vec<_> = ec2::instances(&aws)
+        .await
+        .expect("instances")
+        .into_iter()
+        .filter(|i| i.is_live())
+        .collect();
+    assert_eq!(left.len(), 1);
+    assert!(
+        !old.contains(&left[0].id),
+        "an old-build worker survived: {left:?}"
+    );
+    let current = ec2::find_templates(&aws).await.expect("templates")[&Role::Worker]
+        .spec_hash
+        .clone();
+    assert_eq!(left[0].spec, current);
+    deploy_ok(
+        &config,
+        &["--stack", &stack, "down", "--yes", "--delete-data"],
+    )
+    .await;
+}

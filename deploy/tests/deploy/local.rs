@@ -62,8 +62,9 @@ impl Setup {
             store: self.url(),
             queue: self.url(),
             concurrency: 2,
-            // A job held by a worker that dies before it can drain comes back within 5 s, not 60.
-            worker_args: vec!["--visibility".into(), "5s".into()],
+            // The default 60 s visibility: a job a stopping worker failed to finish would come back only
+            // after the 30 s the test waits for each answer, so every answer in time shows the drain worked.
+            worker_args: Vec::new(),
         }
     }
 }
@@ -181,11 +182,14 @@ async fn scale_and_status_drive_worker_processes() {
     assert!(!out.contains("still draining"), "{out}");
     let status = run(local(&["status"])).await;
     assert!(status.contains("instances: none"), "{status}");
-    // Each worker logged its clean stop.
+    // Each worker drained and logged its clean stop.
     let logs = read_logs();
     assert_eq!(logs.len(), 3);
     for log in logs {
-        assert!(log.contains("worker stopping"), "{log}");
+        assert!(
+            log.contains("worker stopped; every job in hand was finished"),
+            "{log}"
+        );
     }
 }
 
@@ -228,6 +232,9 @@ async fn autoscale_follows_the_backlog_and_loses_no_job() {
     };
     let most_workers = Arc::new(AtomicU32::new(0));
     let scale_ins = Arc::new(AtomicU32::new(0));
+    // Workers stopped while jobs were still arriving.
+    let trickling = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stopped_while_busy = Arc::new(AtomicU32::new(0));
     let errors = Arc::new(Mutex::new(Vec::new()));
     let looping = {
         let (fleet, most, ins, errors, stopped) = (
@@ -237,6 +244,7 @@ async fn autoscale_follows_the_backlog_and_loses_no_job() {
             errors.clone(),
             stopped.clone(),
         );
+        let (trickling, busy_stops) = (trickling.clone(), stopped_while_busy.clone());
         tokio::spawn(async move {
             autoscale_loop(
                 fleet.as_ref(),
@@ -249,6 +257,11 @@ async fn autoscale_follows_the_backlog_and_loses_no_job() {
                         }
                         if t.decision.action == Action::ScaleIn {
                             ins.fetch_add(1, Ordering::Relaxed);
+                            let stopped_some =
+                                t.outcome.as_ref().is_some_and(|o| !o.terminated.is_empty());
+                            if stopped_some && trickling.load(Ordering::Relaxed) {
+                                busy_stops.fetch_add(1, Ordering::Relaxed);
+                            }
                         }
                     }
                     Err(e) => errors
@@ -305,10 +318,12 @@ async fn autoscale_follows_the_backlog_and_loses_no_job() {
     })
     .await;
     // A trickle while the backlog falls: workers are told to stop while jobs keep arriving.
-    for i in 30..90 {
+    trickling.store(true, Ordering::Relaxed);
+    for i in 30..110 {
         jobs.push(submit(i).await);
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    trickling.store(false, Ordering::Relaxed);
 
     // Every job is answered, correctly.
     for (i, id) in &jobs {
@@ -337,6 +352,10 @@ async fn autoscale_follows_the_backlog_and_loses_no_job() {
         "the backlog launched workers"
     );
     assert!(scale_ins.load(Ordering::Relaxed) >= 1);
+    assert!(
+        stopped_while_busy.load(Ordering::Relaxed) >= 1,
+        "workers were stopped while jobs kept arriving"
+    );
     assert!(
         errors.lock().unwrap_or_else(|p| p.into_inner()).is_empty(),
         "{:?}",
