@@ -30,7 +30,9 @@ async fn queue_names(aws: &Aws) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plan_up_status_scale_down_end_to_end() {
-    let config = shared_config().await;
+    // Outside us-east-1, where S3 buckets need a location constraint.
+    let endpoint = airq_common::testing::emulator::Emulator::shared().endpoint.clone();
+    let config = crate::support::config_in(&endpoint, None, "eu-west-1").await;
     let stack = unique_stack("e");
     let dir = tempfile::tempdir().expect("tempdir");
     let artifact = artifact_file(dir.path());
@@ -545,6 +547,91 @@ async fn scaling_in_retires_workers_of_an_older_build_first() {
     assert_eq!(left[0].spec, current);
     deploy_ok(
         &config,
+        &["--stack", &stack, "down", "--yes", "--delete-data"],
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_stack_name_in_two_regions_makes_two_stacks() {
+    let endpoint = airq_common::testing::emulator::Emulator::shared()
+        .endpoint
+        .clone();
+    let east = crate::support::config_in(&endpoint, None, "us-east-1").await;
+    let west = crate::support::config_in(&endpoint, None, "eu-west-1").await;
+    let stack = unique_stack("g");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let artifact = artifact_file(dir.path());
+    let artifact = artifact.to_str().expect("utf8");
+    for config in [&east, &west] {
+        deploy_ok(
+            config,
+            &[
+                "--stack",
+                &stack,
+                "up",
+                "--allow-cidr",
+                "203.0.113.0/24",
+                "--artifact",
+                artifact,
+                "--gateways",
+                "0",
+                "--no-master",
+                "--workers",
+                "1",
+            ],
+        )
+        .await;
+    }
+    let east_aws = Aws::new(&east, stack.parse().expect("stack")).expect("aws");
+    let west_aws = Aws::new(&west, stack.parse().expect("stack")).expect("aws");
+    let east_bucket = airq_deploy::aws::artifact::find_bucket(&east_aws)
+        .await
+        .expect("bucket")
+        .expect("east");
+    let west_bucket = airq_deploy::aws::artifact::find_bucket(&west_aws)
+        .await
+        .expect("bucket")
+        .expect("west");
+    assert_ne!(east_bucket, west_bucket, "each region has its own bucket");
+    // A second up in either region is still a no-op, and down in one leaves the other whole.
+    let again = deploy_ok(
+        &west,
+        &[
+            "--stack",
+            &stack,
+            "up",
+            "--allow-cidr",
+            "203.0.113.0/24",
+            "--artifact",
+            artifact,
+            "--gateways",
+            "0",
+            "--no-master",
+            "--workers",
+            "1",
+        ],
+    )
+    .await;
+    assert!(again.starts_with("no changes"), "{again}");
+    deploy_ok(
+        &west,
+        &["--stack", &stack, "down", "--yes", "--delete-data"],
+    )
+    .await;
+    assert!(airq_deploy::aws::artifact::find_bucket(&west_aws)
+        .await
+        .expect("bucket")
+        .is_none());
+    assert_eq!(
+        airq_deploy::aws::artifact::find_bucket(&east_aws)
+            .await
+            .expect("bucket"),
+        Some(east_bucket)
+    );
+    assert_eq!(live_counts(&east_aws).await, counts(0, 0, 1));
+    deploy_ok(
+        &east,
         &["--stack", &stack, "down", "--yes", "--delete-data"],
     )
     .await;

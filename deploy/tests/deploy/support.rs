@@ -21,12 +21,17 @@ pub fn unique_stack(prefix: &str) -> String {
     )
 }
 
-/// SDK configuration for an endpoint, with the given (or dummy) credentials.
+/// SDK configuration for an endpoint, with the given (or dummy) credentials, in us-east-1.
 pub async fn config_for(endpoint: &str, key: Option<(&str, &str)>) -> SdkConfig {
+    config_in(endpoint, key, "us-east-1").await
+}
+
+/// SDK configuration for an endpoint and region.
+pub async fn config_in(endpoint: &str, key: Option<(&str, &str)>, region: &str) -> SdkConfig {
     let (id, secret) = key.unwrap_or(("testing", "testing"));
     aws_config::defaults(BehaviorVersion::latest())
         .endpoint_url(endpoint)
-        .region(Region::new("us-east-1"))
+        .region(Region::new(region.to_string()))
         .credentials_provider(Credentials::new(id, secret, None, None, "static"))
         .load()
         .await
