@@ -10,12 +10,25 @@ use serde::Serialize;
 use super::{artifact, ec2, queues, table, Aws};
 use crate::error::DeployError;
 
+/// A resource known by id, shown with its name.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Named {
+    pub id: String,
+    pub name: String,
+}
+
+impl std::fmt::Display for Named {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({})", self.name, self.id)
+    }
+}
+
 /// What `down` would remove, or removed.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct Inventory {
     pub instances: Vec<String>,
-    pub launch_templates: Vec<String>,
-    pub security_groups: Vec<String>,
+    pub launch_templates: Vec<Named>,
+    pub security_groups: Vec<Named>,
     pub queues: Vec<String>,
     pub bucket: Option<String>,
     pub table: Option<String>,
@@ -86,8 +99,20 @@ pub async fn inventory(aws: &Aws, delete_data: bool) -> Result<Inventory, Deploy
             .filter(|i| i.state != "shutting-down")
             .map(|i| i.id)
             .collect(),
-        launch_templates: templates.values().map(|t| t.id.clone()).collect(),
-        security_groups: group.into_values().map(|g| g.id).collect(),
+        launch_templates: templates
+            .iter()
+            .map(|(role, t)| Named {
+                id: t.id.clone(),
+                name: aws.stack.launch_template(*role),
+            })
+            .collect(),
+        security_groups: group
+            .into_iter()
+            .map(|(kind, g)| Named {
+                id: g.id,
+                name: aws.stack.security_group(kind),
+            })
+            .collect(),
         queues: queue_urls,
         bucket,
         table_kept: table.is_some() && !delete_data,
@@ -98,8 +123,8 @@ pub async fn inventory(aws: &Aws, delete_data: bool) -> Result<Inventory, Deploy
 /// Removes what `inventory` found, in dependency order. `wait` bounds the wait for instances to terminate.
 pub async fn down(aws: &Aws, inventory: &Inventory, wait: Duration) -> Result<(), DeployError> {
     ec2::terminate(aws, &inventory.instances).await?;
-    for id in &inventory.launch_templates {
-        ec2::delete_template(aws, id).await?;
+    for template in &inventory.launch_templates {
+        ec2::delete_template(aws, &template.id).await?;
     }
     for url in &inventory.queues {
         queues::delete(aws, url).await?;
@@ -119,7 +144,7 @@ pub async fn down(aws: &Aws, inventory: &Inventory, wait: Duration) -> Result<()
     )
     .await?;
     for group in &inventory.security_groups {
-        ec2::delete_group(aws, group, wait).await?;
+        ec2::delete_group(aws, &group.id, wait).await?;
     }
     Ok(())
 }

@@ -31,7 +31,9 @@ async fn queue_names(aws: &Aws) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plan_up_status_scale_down_end_to_end() {
     // Outside us-east-1, where S3 buckets need a location constraint.
-    let endpoint = airq_common::testing::emulator::Emulator::shared().endpoint.clone();
+    let endpoint = airq_common::testing::emulator::Emulator::shared()
+        .endpoint
+        .clone();
     let config = crate::support::config_in(&endpoint, None, "eu-west-1").await;
     let stack = unique_stack("e");
     let dir = tempfile::tempdir().expect("tempdir");
