@@ -8,7 +8,10 @@ use airq_deploy::stack::{GroupKind, Role, StackName, TAG_ROLE, TAG_STACK};
 use aws_sdk_ec2::types::InstanceAttributeName;
 use base64::Engine as _;
 
-use crate::support::{artifact_file, deploy, deploy_ok, live_counts, shared_config, unique_stack};
+use crate::support::{
+    artifact_file, deploy, deploy_args_ok, deploy_ok, live_counts, shared_config, unique_stack,
+    up_args,
+};
 
 fn counts(g: usize, m: usize, w: usize) -> BTreeMap<Role, usize> {
     [(Role::Gateway, g), (Role::Master, m), (Role::Worker, w)]
@@ -39,7 +42,7 @@ async fn plan_up_status_scale_down_end_to_end() {
     let dir = tempfile::tempdir().expect("tempdir");
     let artifact = artifact_file(dir.path());
     let aws = Aws::new(&config, stack.parse::<StackName>().expect("stack")).expect("aws");
-    let up_args = |cmd: &'static str| -> Vec<String> {
+    let stack_args = |cmd: &'static str| -> Vec<String> {
         [
             "--stack",
             &stack,
@@ -64,7 +67,7 @@ async fn plan_up_status_scale_down_end_to_end() {
     }
 
     // plan: lists everything, creates nothing.
-    let plan = deploy_ok(&config, &args(&up_args("plan"))).await;
+    let plan = deploy_ok(&config, &args(&stack_args("plan"))).await;
     for expected in [
         format!("+ dynamodb table airq-{stack}-readings"),
         format!("+ sqs queue airq-{stack}-requests-dlq"),
@@ -90,7 +93,7 @@ async fn plan_up_status_scale_down_end_to_end() {
     assert!(queue_names(&aws).await.is_empty());
 
     // up: everything appears, tagged.
-    let out = deploy_ok(&config, &args(&up_args("up"))).await;
+    let out = deploy_ok(&config, &args(&stack_args("up"))).await;
     assert!(out.contains("done: "), "{out}");
     assert_eq!(live_counts(&aws).await, counts(1, 1, 2));
     let table = airq_deploy::aws::table::find(&aws)
@@ -220,10 +223,10 @@ async fn plan_up_status_scale_down_end_to_end() {
     );
 
     // A second up changes nothing.
-    let again = deploy_ok(&config, &args(&up_args("up"))).await;
+    let again = deploy_ok(&config, &args(&stack_args("up"))).await;
     assert!(again.starts_with("no changes"), "{again}");
     assert_eq!(live_counts(&aws).await, counts(1, 1, 2));
-    let replan = deploy_ok(&config, &args(&up_args("plan"))).await;
+    let replan = deploy_ok(&config, &args(&stack_args("plan"))).await;
     assert!(replan.starts_with("no changes"), "{replan}");
 
     // status, as JSON.
@@ -252,21 +255,19 @@ async fn plan_up_status_scale_down_end_to_end() {
     assert!(out.contains("workers: 4 -> 1"), "{out}");
     assert_eq!(live_counts(&aws).await, counts(1, 1, 1));
     // up leaves a scaled fleet alone when it has at least --workers.
-    let out = deploy_ok(
+    let out = deploy_args_ok(
         &config,
-        &[
-            "--stack",
+        &up_args(
             &stack,
             "up",
-            "--allow-cidr",
-            "203.0.113.0/24",
-            "--artifact",
             artifact.to_str().expect("utf8"),
-            "--max-receives",
-            "3",
-            "--instance-profile",
-            "airq-instances",
-        ],
+            &[
+                "--max-receives",
+                "3",
+                "--instance-profile",
+                "airq-instances",
+            ],
+        ),
     )
     .await;
     assert!(out.starts_with("no changes"), "{out}");
@@ -493,22 +494,14 @@ async fn scaling_in_retires_workers_of_an_older_build_first() {
     let up = |artifact: &'static str, workers: &'static str| {
         let (config, stack) = (config.clone(), stack.clone());
         async move {
-            deploy_ok(
+            deploy_args_ok(
                 &config,
-                &[
-                    "--stack",
+                &up_args(
                     &stack,
                     "up",
-                    "--allow-cidr",
-                    "203.0.113.0/24",
-                    "--artifact",
                     artifact,
-                    "--gateways",
-                    "0",
-                    "--no-master",
-                    "--workers",
-                    workers,
-                ],
+                    &["--gateways", "0", "--no-master", "--workers", workers],
+                ),
             )
             .await
         }
@@ -565,25 +558,14 @@ async fn one_stack_name_in_two_regions_makes_two_stacks() {
     let dir = tempfile::tempdir().expect("tempdir");
     let artifact = artifact_file(dir.path());
     let artifact = artifact.to_str().expect("utf8");
+    let up = up_args(
+        &stack,
+        "up",
+        artifact,
+        &["--gateways", "0", "--no-master", "--workers", "1"],
+    );
     for config in [&east, &west] {
-        deploy_ok(
-            config,
-            &[
-                "--stack",
-                &stack,
-                "up",
-                "--allow-cidr",
-                "203.0.113.0/24",
-                "--artifact",
-                artifact,
-                "--gateways",
-                "0",
-                "--no-master",
-                "--workers",
-                "1",
-            ],
-        )
-        .await;
+        deploy_args_ok(config, &up).await;
     }
     let east_aws = Aws::new(&east, stack.parse().expect("stack")).expect("aws");
     let west_aws = Aws::new(&west, stack.parse().expect("stack")).expect("aws");
@@ -597,24 +579,7 @@ async fn one_stack_name_in_two_regions_makes_two_stacks() {
         .expect("west");
     assert_ne!(east_bucket, west_bucket, "each region has its own bucket");
     // A second up in either region is still a no-op, and down in one leaves the other whole.
-    let again = deploy_ok(
-        &west,
-        &[
-            "--stack",
-            &stack,
-            "up",
-            "--allow-cidr",
-            "203.0.113.0/24",
-            "--artifact",
-            artifact,
-            "--gateways",
-            "0",
-            "--no-master",
-            "--workers",
-            "1",
-        ],
-    )
-    .await;
+    let again = deploy_args_ok(&west, &up).await;
     assert!(again.starts_with("no changes"), "{again}");
     deploy_ok(
         &west,

@@ -10,8 +10,8 @@ use airq_deploy::error::DeployError;
 use airq_deploy::stack::Role;
 
 use crate::support::{
-    config_for, deploy, deploy_ok, ec2_error, iam_call, live_counts, shared_config, unique_stack,
-    xml_value, Fault, FaultProxy,
+    config_for, deploy, deploy_args, deploy_args_ok, deploy_ok, ec2_error, iam_call, live_counts,
+    shared_config, unique_stack, up_args, xml_value, Fault, FaultProxy,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -132,17 +132,9 @@ async fn a_missing_permission_names_the_permission_and_the_resource() {
 
     let config = config_for(&endpoint, Some((&id, &secret))).await;
     let stack = unique_stack("p");
-    let (result, _) = deploy(
+    let (result, _) = deploy_args(
         &config,
-        &[
-            "--stack",
-            &stack,
-            "up",
-            "--allow-cidr",
-            "203.0.113.0/24",
-            "--artifact",
-            "https://example.org/airq.tar.gz",
-        ],
+        &up_args(&stack, "up", "https://example.org/airq.tar.gz", &[]),
     )
     .await;
     let err = result.expect_err("DescribeImages is denied");
@@ -163,19 +155,14 @@ async fn a_missing_permission_names_the_permission_and_the_resource() {
 async fn a_bad_ami_names_the_ami() {
     let config = shared_config().await;
     let stack = unique_stack("a");
-    let (result, _) = deploy(
+    let (result, _) = deploy_args(
         &config,
-        &[
-            "--stack",
+        &up_args(
             &stack,
             "up",
-            "--allow-cidr",
-            "203.0.113.0/24",
-            "--artifact",
             "https://example.org/airq.tar.gz",
-            "--ami",
-            "ami-0123456789abcdef0",
-        ],
+            &["--ami", "ami-0123456789abcdef0"],
+        ),
     )
     .await;
     let err = result.expect_err("the AMI does not exist");
@@ -210,19 +197,14 @@ async fn a_bad_ami_names_the_ami() {
         .and_then(|i| i.image_id())
         .expect("an arm64 image")
         .to_string();
-    let (result, _) = deploy(
+    let (result, _) = deploy_args(
         &config,
-        &[
-            "--stack",
+        &up_args(
             &stack,
             "plan",
-            "--allow-cidr",
-            "203.0.113.0/24",
-            "--artifact",
             "https://example.org/airq.tar.gz",
-            "--ami",
-            &arm,
-        ],
+            &["--ami", &arm],
+        ),
     )
     .await;
     let message = result.expect_err("arm64").to_string();
@@ -232,17 +214,9 @@ async fn a_bad_ami_names_the_ami() {
     );
 
     // Without --ami the latest Amazon Linux 2023 image is found and used.
-    let out = deploy_ok(
+    let out = deploy_args_ok(
         &config,
-        &[
-            "--stack",
-            &stack,
-            "plan",
-            "--allow-cidr",
-            "203.0.113.0/24",
-            "--artifact",
-            "https://example.org/airq.tar.gz",
-        ],
+        &up_args(&stack, "plan", "https://example.org/airq.tar.gz", &[]),
     )
     .await;
     assert!(out.contains("+ launch template for worker (ami-"), "{out}");
@@ -280,19 +254,14 @@ async fn scale_on_a_stack_that_was_never_up_says_so() {
 async fn an_unknown_subnet_fails_before_anything_is_created() {
     let config = shared_config().await;
     let stack = unique_stack("s");
-    let (result, _) = deploy(
+    let (result, _) = deploy_args(
         &config,
-        &[
-            "--stack",
+        &up_args(
             &stack,
             "up",
-            "--allow-cidr",
-            "203.0.113.0/24",
-            "--artifact",
             "https://example.org/airq.tar.gz",
-            "--subnet",
-            "subnet-0000000000000000",
-        ],
+            &["--subnet", "subnet-0000000000000000"],
+        ),
     )
     .await;
     let message = result.expect_err("no such subnet").to_string();

@@ -211,3 +211,32 @@ pub async fn live_counts(
     }
     counts
 }
+
+/// `--stack STACK COMMAND --allow-cidr 203.0.113.0/24 --artifact ARTIFACT EXTRA…`: the arguments of a `plan`
+/// or `up`.
+pub fn up_args(stack: &str, command: &str, artifact: &str, extra: &[&str]) -> Vec<String> {
+    let mut args: Vec<String> = [
+        "--stack",
+        stack,
+        command,
+        "--allow-cidr",
+        "203.0.113.0/24",
+        "--artifact",
+        artifact,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args
+}
+
+/// [`deploy_ok`] with owned arguments.
+pub async fn deploy_args_ok(config: &SdkConfig, args: &[String]) -> String {
+    deploy_ok(config, &args.iter().map(String::as_str).collect::<Vec<_>>()).await
+}
+
+/// [`deploy`] with owned arguments.
+pub async fn deploy_args(config: &SdkConfig, args: &[String]) -> (Result<(), DeployError>, String) {
+    deploy(config, &args.iter().map(String::as_str).collect::<Vec<_>>()).await
+}
