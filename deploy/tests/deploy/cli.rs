@@ -144,3 +144,78 @@ fn down_asks_for_confirmation_and_refuses_without_a_terminal() {
         String::from_utf8_lossy(&down.stderr)
     );
 }
+
+/// `down` at a terminal: the wrong answer removes nothing, the stack's name removes it. The terminal is a real
+/// pseudo-terminal from util-linux's `script`.
+#[test]
+fn down_at_a_terminal_removes_only_after_the_stack_name_is_typed() {
+    let stack = unique_stack("t");
+    let up = airq_deploy()
+        .args([
+            "--stack",
+            &stack,
+            "up",
+            "--allow-cidr",
+            "10.0.0.0/8",
+            "--artifact",
+            "https://example.org/a.tar.gz",
+            "--gateways",
+            "0",
+            "--no-master",
+            "--workers",
+            "0",
+        ])
+        .output()
+        .expect("run");
+    assert!(
+        up.status.success(),
+        "{}",
+        String::from_utf8_lossy(&up.stderr)
+    );
+    let at_terminal = |answer: &str| {
+        use std::io::Write;
+        let command = format!(
+            "{} --stack {stack} down --delete-data",
+            env!("CARGO_BIN_EXE_airq-deploy")
+        );
+        let mut child = Command::new("script")
+            .args(["-qec", &command, "/dev/null"])
+            .envs(Emulator::shared().env())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("script (util-linux) runs the command at a pseudo-terminal");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(format!("{answer}\n").as_bytes())
+            .expect("answer");
+        let out = child.wait_with_output().expect("wait");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let (ok, out) = at_terminal("not-the-name");
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains(&format!("type the stack name ({stack})")),
+        "{out}"
+    );
+    assert!(out.contains("not confirmed; nothing was removed"), "{out}");
+    let (ok, out) = at_terminal(&stack);
+    assert!(ok, "{out}");
+    assert!(out.contains(&format!("stack {stack} removed")), "{out}");
+    let status = airq_deploy()
+        .args(["--stack", &stack, "status"])
+        .output()
+        .expect("run");
+    let status = String::from_utf8_lossy(&status.stdout);
+    assert!(
+        status.contains("request queue: does not exist")
+            && status.contains("table: does not exist"),
+        "{status}"
+    );
+}
