@@ -208,17 +208,28 @@ pub struct LocalArgs {
     pub local_concurrency: u32,
 }
 
-/// Accepts an IPv4 CIDR such as 203.0.113.0/24.
+/// Accepts an IPv4 CIDR such as 203.0.113.0/24. Host bits must be zero: EC2 stores `203.0.113.7/24` as
+/// `203.0.113.0/24`, so the rule read back would never equal the one asked for, and every other `up` would
+/// revoke and re-add it.
 pub fn parse_cidr(text: &str) -> Result<String, String> {
     let (addr, bits) = text
         .split_once('/')
         .ok_or_else(|| format!("{text:?} is not a CIDR such as 203.0.113.0/24"))?;
-    addr.parse::<Ipv4Addr>()
+    let addr = addr
+        .parse::<Ipv4Addr>()
         .map_err(|_| format!("{addr:?} is not an IPv4 address"))?;
-    match bits.parse::<u8>() {
-        Ok(b) if b <= 32 => Ok(text.to_string()),
-        _ => Err(format!("/{bits} is not a prefix length from 0 to 32")),
+    let bits = match bits.parse::<u8>() {
+        Ok(b) if b <= 32 => b,
+        _ => return Err(format!("/{bits} is not a prefix length from 0 to 32")),
+    };
+    let mask = u32::MAX.checked_shl(u32::from(32 - bits)).unwrap_or(0);
+    let network = Ipv4Addr::from(u32::from(addr) & mask);
+    if network != addr {
+        return Err(format!(
+            "{text} has host bits set; did you mean {network}/{bits}?"
+        ));
     }
+    Ok(format!("{network}/{bits}"))
 }
 
 #[cfg(test)]
@@ -232,6 +243,9 @@ mod tests {
         assert!(parse_cidr("203.0.113.0").is_err());
         assert!(parse_cidr("203.0.113.0/33").is_err());
         assert!(parse_cidr("example.org/24").is_err());
+        assert_eq!(parse_cidr("192.0.2.7/32"), Ok("192.0.2.7/32".to_string()));
+        let err = parse_cidr("203.0.113.7/24").expect_err("host bits");
+        assert!(err.contains("did you mean 203.0.113.0/24"), "{err}");
     }
 
     #[test]

@@ -115,7 +115,9 @@ pub fn instance_policy(stack: &StackName, scope: &Scope) -> Value {
                 "Effect": "Allow",
                 // instances download the airq binaries at boot.
                 "Action": ["s3:GetObject"],
-                "Resource": format!("arn:{}:s3:::{}*/artifacts/*", scope.partition, stack.bucket_prefix())
+                "Resource": format!("arn:{}:s3:::{}*/artifacts/*", scope.partition, stack.bucket_prefix()),
+                // Bucket names are global: only this account's bucket of that name.
+                "Condition": { "StringEquals": { "s3:ResourceAccount": scope.account } }
             }
         ]
     })
@@ -151,6 +153,7 @@ pub fn operator_policy(stack: &StackName, scope: &Scope) -> Value {
                     "ec2:DescribeInstances",
                     "ec2:DescribeLaunchTemplateVersions",
                     "ec2:DescribeLaunchTemplates",
+                    "ec2:DescribeSecurityGroupRules",
                     "ec2:DescribeSecurityGroups",
                     "ec2:DescribeSubnets",
                     "ec2:DescribeVpcs",

@@ -82,7 +82,9 @@ impl Ingress {
 
 impl fmt::Display for Ingress {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.from_port == self.to_port {
+        if self.protocol == "-1" {
+            write!(f, "all traffic from {}", self.source)
+        } else if self.from_port == self.to_port {
             write!(
                 f,
                 "{} {} from {}",
@@ -119,6 +121,9 @@ pub struct QueueState {
 pub struct GroupState {
     pub id: String,
     pub ingress: Vec<Ingress>,
+    /// The id EC2 gives each ingress rule: a rule is revoked by its id, which matches exactly whatever its
+    /// source (a revocation by description of the rule can silently match nothing).
+    pub rule_ids: BTreeMap<Ingress, String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -190,13 +195,22 @@ pub struct LaunchSpec {
     pub subnet: Option<String>,
     pub user_data: String,
     pub artifact_tag: String,
+    /// The security group the role's instances are in, once it exists: a recreated group needs new template
+    /// versions.
+    pub group_id: Option<String>,
 }
+
+/// The layout of the launch templates `airq-deploy` writes (IMDS options, tags…): part of every launch-settings
+/// hash, so a change of layout in the code makes new template versions. Bump it with any such change.
+pub const TEMPLATE_FORMAT: &str = "2";
 
 impl LaunchSpec {
     /// A short, stable hash of every setting.
     pub fn hash(&self) -> String {
         let mut h = Sha256::new();
         for part in [
+            TEMPLATE_FORMAT,
+            self.group_id.as_deref().unwrap_or("-"),
             self.role.as_str(),
             &self.image_id,
             &self.instance_type,
@@ -271,6 +285,7 @@ pub enum Step {
         kind: GroupKind,
         name: String,
         rule: Ingress,
+        rule_id: Option<String>,
     },
     CreateLaunchTemplate(LaunchSpec),
     UpdateLaunchTemplate {
@@ -420,6 +435,10 @@ pub fn launch_specs(desired: &Desired, observed: &Observed) -> Result<Vec<Launch
             subnet: desired.launch.subnet.clone(),
             user_data,
             artifact_tag: artifact_tag(&desired.artifact),
+            group_id: observed
+                .groups
+                .get(&GroupKind::of(role))
+                .map(|g| g.id.clone()),
         });
     }
     Ok(specs)
@@ -549,6 +568,10 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Result<Plan, PlanError> {
                     kind,
                     name: name.clone(),
                     rule: rule.clone(),
+                    rule_id: observed
+                        .groups
+                        .get(&kind)
+                        .and_then(|g| g.rule_ids.get(rule).cloned()),
                 });
             }
         }

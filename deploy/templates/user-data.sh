@@ -64,9 +64,17 @@ install_binaries() {
 
 log "installing"
 # The standard Amazon Linux 2023 image has these; a slimmer image may not.
-for tool in tar gzip curl sha256sum; do
+tools="tar gzip curl sha256sum"
+case "$ARTIFACT" in s3://*) tools="$tools aws" ;; esac
+for tool in $tools; do
   if ! command -v "$tool" >/dev/null 2>&1; then
-    dnf install -y --quiet "$(case "$tool" in sha256sum) echo coreutils ;; *) echo "$tool" ;; esac)"
+    case "$tool" in
+      sha256sum) package=coreutils ;;
+      aws) package=awscli-2 ;;
+      *) package=$tool ;;
+    esac
+    log "installing $package"
+    dnf install -y --quiet "$package"
   fi
 done
 install_binaries

@@ -21,6 +21,9 @@ use tokio::sync::Semaphore;
 
 pub use config::WorkerConfig;
 
+/// How much longer than its long-poll wait a stopping worker gives the receive in flight.
+const STOP_RECEIVE_MARGIN: Duration = Duration::from_secs(15);
+
 /// What a worker needs: where readings are, where jobs come from, and how to reach reply queues.
 #[derive(Clone)]
 pub struct Worker {
@@ -104,13 +107,25 @@ impl Worker {
                 // timeout. What it took is run as jobs in hand.
                 _ = &mut shutdown => {
                     stop.cancel();
-                    (receive.await, true)
+                    // Bounded all the same (a stalled connection, the SDK's retries): a stop must finish
+                    // within the service manager's stop timeout.
+                    let bound = self.settings.wait + STOP_RECEIVE_MARGIN;
+                    match tokio::time::timeout(bound, &mut receive).await {
+                        Ok(got) => (got, true),
+                        Err(_) => {
+                            tracing::warn!(waited = ?bound, "the receive in flight did not finish; stopping without it");
+                            break;
+                        }
+                    }
                 }
                 got = &mut receive => (got, false),
             };
             let messages = match messages {
                 Ok(m) => m,
-                Err(_) if stopping => break,
+                Err(e) if stopping => {
+                    tracing::warn!(error = %e, "the last receive failed while stopping");
+                    break;
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "receive failed; retrying");
                     drop(first);

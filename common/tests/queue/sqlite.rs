@@ -67,3 +67,31 @@ async fn separate_handles_share_one_file() {
     want.sort();
     assert_eq!(all, want, "each message exactly once");
 }
+
+/// The embedded queue stops waiting as soon as it is told to (a stopping worker exits at once), not when its
+/// long poll would have ended.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_receive_returns_before_its_wait_ends() {
+    let (service, name) = fresh().await;
+    let queue = service
+        .create(&name, &QueueOptions::default())
+        .await
+        .expect("create");
+    let stop = airq_common::queue::CancellationToken::new();
+    let wait = Duration::from_secs(30);
+    let waiting = {
+        let (queue, stop) = (queue.clone(), stop.clone());
+        tokio::spawn(async move {
+            let started = tokio::time::Instant::now();
+            let got = queue
+                .receive_until(1, wait, Duration::from_secs(5), &stop)
+                .await;
+            (got, started.elapsed())
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    stop.cancel();
+    let (got, waited) = waiting.await.expect("join");
+    assert!(got.expect("receive").is_empty());
+    assert!(waited < wait / 2, "kept waiting for {waited:?}");
+}

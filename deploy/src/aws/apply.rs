@@ -8,7 +8,7 @@ use aws_sdk_ec2::types::InstanceStateName;
 
 use super::{artifact, ec2, queues, table, Aws};
 use crate::error::DeployError;
-use crate::plan::{Desired, Observed, Plan, Step};
+use crate::plan::{Desired, LaunchSpec, Observed, Plan, Step};
 use crate::stack::{GroupKind, Role};
 
 /// What `up` did.
@@ -68,16 +68,28 @@ pub async fn apply(
             Step::AuthorizeIngress { kind, rule, .. } => {
                 ec2::authorize(aws, require(&group_ids, *kind)?, rule).await?
             }
-            Step::RevokeIngress { kind, rule, .. } => {
-                ec2::revoke(aws, require(&group_ids, *kind)?, rule).await?
-            }
+            Step::RevokeIngress {
+                kind,
+                rule,
+                rule_id,
+                ..
+            } => ec2::revoke(aws, require(&group_ids, *kind)?, rule, rule_id.as_deref()).await?,
+            // The group may have been created by this run: its id is part of the settings recorded.
             Step::CreateLaunchTemplate(spec) => {
                 let group = require(&group_ids, GroupKind::of(spec.role))?;
-                ec2::create_template(aws, spec, group).await?
+                let spec = LaunchSpec {
+                    group_id: Some(group.to_string()),
+                    ..spec.clone()
+                };
+                ec2::create_template(aws, &spec, group).await?
             }
             Step::UpdateLaunchTemplate { spec, .. } => {
                 let group = require(&group_ids, GroupKind::of(spec.role))?;
-                ec2::update_template(aws, spec, group).await?
+                let spec = LaunchSpec {
+                    group_id: Some(group.to_string()),
+                    ..spec.clone()
+                };
+                ec2::update_template(aws, &spec, group).await?
             }
             Step::Launch { role, count } => {
                 let ids =

@@ -62,10 +62,28 @@ pub async fn bucket_name(aws: &Aws) -> Result<String, DeployError> {
 /// which the regional endpoint cannot answer for.
 pub async fn find_bucket(aws: &Aws) -> Result<Option<String>, DeployError> {
     let name = bucket_name(aws).await?;
-    match aws.s3.head_bucket().bucket(&name).send().await {
+    // Every call on the bucket names its expected owner: a bucket of this name in another account is never
+    // read from or written to.
+    let owner = aws.account_id().await?;
+    match aws
+        .s3
+        .head_bucket()
+        .expected_bucket_owner(&owner)
+        .bucket(&name)
+        .send()
+        .await
+    {
         Ok(_) => {}
         Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => return Ok(None),
         Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => return Ok(None),
+        Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 403) => {
+            return Err(DeployError::Unexpected {
+                resource: format!("bucket {name}"),
+                message: "HeadBucket was refused (403): the name belongs to another AWS account, or this \
+                          identity lacks s3:ListBucket on it"
+                    .into(),
+            })
+        }
         Err(e) => {
             return Err(classify(
                 Call::new("HeadBucket", "s3:ListBucket", format!("bucket {name}")),
@@ -74,7 +92,14 @@ pub async fn find_bucket(aws: &Aws) -> Result<Option<String>, DeployError> {
             ))
         }
     }
-    let tags = match aws.s3.get_bucket_tagging().bucket(&name).send().await {
+    let tags = match aws
+        .s3
+        .get_bucket_tagging()
+        .expected_bucket_owner(&owner)
+        .bucket(&name)
+        .send()
+        .await
+    {
         Ok(t) => t,
         Err(e) if e.code() == Some("NoSuchTagSet") => return Ok(None),
         Err(e) => {
@@ -97,7 +122,16 @@ pub async fn find_bucket(aws: &Aws) -> Result<Option<String>, DeployError> {
 }
 
 pub async fn object_exists(aws: &Aws, bucket: &str, key: &str) -> Result<bool, DeployError> {
-    match aws.s3.head_object().bucket(bucket).key(key).send().await {
+    let owner = aws.account_id().await?;
+    match aws
+        .s3
+        .head_object()
+        .expected_bucket_owner(&owner)
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+    {
         Ok(_) => Ok(true),
         Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => Ok(false),
         Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => Ok(false),
@@ -111,23 +145,46 @@ pub async fn object_exists(aws: &Aws, bucket: &str, key: &str) -> Result<bool, D
 
 /// Creates the private, tagged bucket.
 pub async fn create_bucket(aws: &Aws, name: &str) -> Result<(), DeployError> {
+    let owner = aws.account_id().await?;
     let call = |op| Call::new(op, "s3:CreateBucket", format!("bucket {name}"));
-    let mut request = aws.s3.create_bucket().bucket(name);
-    // us-east-1 is the one region that must not be named as a location constraint.
-    if aws.region != "us-east-1" {
-        request = request.create_bucket_configuration(
-            CreateBucketConfiguration::builder()
-                .location_constraint(BucketLocationConstraint::from(aws.region.as_str()))
-                .build(),
-        );
-    }
-    match request.send().await {
-        Ok(_) => {}
-        Err(e) if e.code() == Some("BucketAlreadyOwnedByYou") => {}
-        Err(e) => return Err(classify(call("CreateBucket"), None, e)),
+    // S3 answers OperationAborted for a while after a bucket of the same name was deleted (a `down` moments
+    // ago): try again, for a bounded time.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(90);
+    let mut pause = std::time::Duration::from_secs(2);
+    loop {
+        let mut request = aws.s3.create_bucket().bucket(name);
+        // us-east-1 is the one region that must not be named as a location constraint.
+        if aws.region != "us-east-1" {
+            request = request.create_bucket_configuration(
+                CreateBucketConfiguration::builder()
+                    .location_constraint(BucketLocationConstraint::from(aws.region.as_str()))
+                    .build(),
+            );
+        }
+        match request.send().await {
+            Ok(_) => break,
+            Err(e) if e.code() == Some("BucketAlreadyOwnedByYou") => break,
+            Err(e) if e.code() == Some("BucketAlreadyExists") => {
+                return Err(DeployError::Unexpected {
+                    resource: format!("bucket {name}"),
+                    message: "the name is taken by another AWS account; the stack cannot have its artifact \
+                              bucket (give an https:// --artifact instead)"
+                        .into(),
+                })
+            }
+            Err(e)
+                if e.code() == Some("OperationAborted")
+                    && tokio::time::Instant::now() + pause < deadline =>
+            {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(std::time::Duration::from_secs(20));
+            }
+            Err(e) => return Err(classify(call("CreateBucket"), None, e)),
+        }
     }
     aws.s3
         .put_public_access_block()
+        .expected_bucket_owner(&owner)
         .bucket(name)
         .public_access_block_configuration(
             PublicAccessBlockConfiguration::builder()
@@ -167,6 +224,7 @@ pub async fn create_bucket(aws: &Aws, name: &str) -> Result<(), DeployError> {
         })?;
     aws.s3
         .put_bucket_tagging()
+        .expected_bucket_owner(&owner)
         .bucket(name)
         .tagging(tagging)
         .send()
@@ -187,6 +245,7 @@ pub async fn create_bucket(aws: &Aws, name: &str) -> Result<(), DeployError> {
 
 /// Uploads the artifact.
 pub async fn upload(aws: &Aws, bucket: &str, key: &str, path: &Path) -> Result<(), DeployError> {
+    let owner = aws.account_id().await?;
     let body = ByteStream::from_path(path)
         .await
         .map_err(|e| DeployError::Io {
@@ -195,6 +254,7 @@ pub async fn upload(aws: &Aws, bucket: &str, key: &str, path: &Path) -> Result<(
         })?;
     aws.s3
         .put_object()
+        .expected_bucket_owner(&owner)
         .bucket(bucket)
         .key(key)
         .body(body)
@@ -213,12 +273,14 @@ pub async fn upload(aws: &Aws, bucket: &str, key: &str, path: &Path) -> Result<(
 
 /// Empties and deletes the bucket.
 pub async fn delete_bucket(aws: &Aws, name: &str) -> Result<(), DeployError> {
+    let owner = aws.account_id().await?;
     let call = |op, perm| Call::new(op, perm, format!("bucket {name}"));
     let mut token = None;
     loop {
         let out = aws
             .s3
             .list_objects_v2()
+            .expected_bucket_owner(&owner)
             .bucket(name)
             .set_continuation_token(token)
             .send()
@@ -228,6 +290,7 @@ pub async fn delete_bucket(aws: &Aws, name: &str) -> Result<(), DeployError> {
             if let Some(key) = object.key() {
                 aws.s3
                     .delete_object()
+                    .expected_bucket_owner(&owner)
                     .bucket(name)
                     .key(key)
                     .send()
@@ -240,7 +303,14 @@ pub async fn delete_bucket(aws: &Aws, name: &str) -> Result<(), DeployError> {
             break;
         }
     }
-    match aws.s3.delete_bucket().bucket(name).send().await {
+    match aws
+        .s3
+        .delete_bucket()
+        .expected_bucket_owner(&owner)
+        .bucket(name)
+        .send()
+        .await
+    {
         Ok(_) => Ok(()),
         Err(e) if e.code() == Some("NoSuchBucket") => Ok(()),
         Err(e) => Err(classify(call("DeleteBucket", "s3:DeleteBucket"), None, e)),

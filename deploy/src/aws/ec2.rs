@@ -201,38 +201,71 @@ pub async fn find_groups(aws: &Aws) -> Result<BTreeMap<GroupKind, GroupState>, D
         else {
             continue;
         };
-        let mut ingress = Vec::new();
-        for p in g.ip_permissions() {
-            let rule = |source: Option<&str>| {
-                source.map(|source| Ingress {
-                    protocol: p.ip_protocol().unwrap_or("-1").to_string(),
-                    from_port: p.from_port().unwrap_or(-1),
-                    to_port: p.to_port().unwrap_or(-1),
-                    source: source.to_string(),
-                })
-            };
-            ingress.extend(p.ip_ranges().iter().filter_map(|r| rule(r.cidr_ip())));
-            ingress.extend(p.ipv6_ranges().iter().filter_map(|r| rule(r.cidr_ipv6())));
-            ingress.extend(
-                p.user_id_group_pairs()
-                    .iter()
-                    .filter_map(|r| rule(r.group_id())),
-            );
-            ingress.extend(
-                p.prefix_list_ids()
-                    .iter()
-                    .filter_map(|r| rule(r.prefix_list_id())),
-            );
+        let id = g.group_id().unwrap_or_default().to_string();
+        let mut state = GroupState {
+            ingress: Vec::new(),
+            rule_ids: BTreeMap::new(),
+            id,
+        };
+        for (rule, rule_id) in ingress_rules(aws, &state.id).await? {
+            state.ingress.push(rule.clone());
+            state.rule_ids.insert(rule, rule_id);
         }
-        found.insert(
-            kind,
-            GroupState {
-                id: g.group_id().unwrap_or_default().to_string(),
-                ingress,
-            },
-        );
+        found.insert(kind, state);
     }
     Ok(found)
+}
+
+/// A group's ingress rules with their ids (`DescribeSecurityGroupRules`), whatever their source.
+async fn ingress_rules(aws: &Aws, group_id: &str) -> Result<Vec<(Ingress, String)>, DeployError> {
+    let mut rules = Vec::new();
+    let mut token = None;
+    loop {
+        let out = aws
+            .ec2
+            .describe_security_group_rules()
+            .filters(filter("group-id", &[group_id]))
+            .set_next_token(token)
+            .send()
+            .await
+            .map_err(|e| {
+                classify(
+                    Call::new(
+                        "DescribeSecurityGroupRules",
+                        "ec2:DescribeSecurityGroupRules",
+                        format!("security group {group_id}"),
+                    ),
+                    None,
+                    e,
+                )
+            })?;
+        for r in out.security_group_rules() {
+            if r.is_egress() == Some(true) {
+                continue;
+            }
+            let source = r
+                .cidr_ipv4()
+                .or(r.cidr_ipv6())
+                .or(r.prefix_list_id())
+                .or(r.referenced_group_info().and_then(|g| g.group_id()));
+            let (Some(source), Some(rule_id)) = (source, r.security_group_rule_id()) else {
+                continue;
+            };
+            rules.push((
+                Ingress {
+                    protocol: r.ip_protocol().unwrap_or("-1").to_string(),
+                    from_port: r.from_port().unwrap_or(-1),
+                    to_port: r.to_port().unwrap_or(-1),
+                    source: source.to_string(),
+                },
+                rule_id.to_string(),
+            ));
+        }
+        token = out.next_token().map(str::to_string);
+        if token.is_none() {
+            return Ok(rules);
+        }
+    }
 }
 
 pub async fn create_group(aws: &Aws, kind: GroupKind, vpc: &str) -> Result<String, DeployError> {
@@ -339,26 +372,43 @@ pub async fn authorize(aws: &Aws, group_id: &str, rule: &Ingress) -> Result<(), 
     }
 }
 
-pub async fn revoke(aws: &Aws, group_id: &str, rule: &Ingress) -> Result<(), DeployError> {
-    match aws
-        .ec2
-        .revoke_security_group_ingress()
-        .group_id(group_id)
-        .ip_permissions(permission(rule, false))
-        .send()
-        .await
-    {
-        Ok(_) => Ok(()),
-        Err(e) if e.code() == Some("InvalidPermission.NotFound") => Ok(()),
-        Err(e) => Err(classify(
-            Call::new(
-                "RevokeSecurityGroupIngress",
-                "ec2:RevokeSecurityGroupIngress",
-                format!("security group {group_id} ({rule})"),
+/// Revokes a rule: by its id when known (an exact match for every kind of source), else by its description,
+/// checking that EC2 really matched it (in a default VPC an unmatched rule is reported, not refused).
+pub async fn revoke(
+    aws: &Aws,
+    group_id: &str,
+    rule: &Ingress,
+    rule_id: Option<&str>,
+) -> Result<(), DeployError> {
+    let request = aws.ec2.revoke_security_group_ingress().group_id(group_id);
+    let request = match rule_id {
+        Some(id) => request.security_group_rule_ids(id),
+        None => request.ip_permissions(permission(rule, false)),
+    };
+    let call = || {
+        Call::new(
+            "RevokeSecurityGroupIngress",
+            "ec2:RevokeSecurityGroupIngress",
+            format!("security group {group_id} ({rule})"),
+        )
+    };
+    match request.send().await {
+        Ok(out) if !out.unknown_ip_permissions().is_empty() => Err(DeployError::Unexpected {
+            resource: format!("security group {group_id}"),
+            message: format!(
+                "EC2 found no rule matching {rule} to revoke; remove it in the EC2 console"
             ),
-            None,
-            e,
-        )),
+        }),
+        Ok(_) => Ok(()),
+        Err(e) if e.code() == Some("InvalidPermission.NotFound") && rule_id.is_none() => {
+            Err(DeployError::Unexpected {
+                resource: format!("security group {group_id}"),
+                message: format!(
+                    "EC2 found no rule matching {rule} to revoke; remove it in the EC2 console"
+                ),
+            })
+        }
+        Err(e) => Err(classify(call(), None, e)),
     }
 }
 

@@ -32,6 +32,7 @@ pub struct Aws {
     pub stack: StackName,
     /// The configuration the clients were made from (for `airq_common`'s own backends).
     pub config: SdkConfig,
+    account: std::sync::Arc<tokio::sync::OnceCell<String>>,
 }
 
 impl Aws {
@@ -57,6 +58,7 @@ impl Aws {
             region,
             stack,
             config: config.clone(),
+            account: Default::default(),
         })
     }
 
@@ -69,8 +71,15 @@ impl Aws {
         Ok(queues.open(&self.stack.request_queue()).await?)
     }
 
-    /// The account the credentials belong to.
+    /// The account the credentials belong to (looked up once).
     pub async fn account_id(&self) -> Result<String, DeployError> {
+        self.account
+            .get_or_try_init(|| self.lookup_account())
+            .await
+            .cloned()
+    }
+
+    async fn lookup_account(&self) -> Result<String, DeployError> {
         let out = self.sts.get_caller_identity().send().await.map_err(|e| {
             crate::error::classify(
                 crate::error::Call::new(

@@ -81,6 +81,7 @@ fn complete(d: &Desired) -> Observed {
         GroupState {
             id: "sg-1".into(),
             ingress: vec![Ingress::tcp(d.roles.port, &d.allow_cidr)],
+            rule_ids: Default::default(),
         },
     );
     o.groups.insert(
@@ -88,6 +89,7 @@ fn complete(d: &Desired) -> Observed {
         GroupState {
             id: "sg-2".into(),
             ingress: vec![],
+            rule_ids: Default::default(),
         },
     );
     for spec in launch_specs(d, &o).expect("specs") {
@@ -275,6 +277,7 @@ fn revoke(kind: GroupKind, rule: Ingress) -> Step {
         kind,
         name: format!("airq-prod-{}", kind.as_str()),
         rule,
+        rule_id: None,
     }
 }
 
@@ -415,6 +418,10 @@ fn hash_covers_every_setting() {
         },
         LaunchSpec {
             subnet: Some("subnet-1".into()),
+            ..spec.clone()
+        },
+        LaunchSpec {
+            group_id: Some("sg-other".into()),
             ..spec.clone()
         },
         LaunchSpec {

@@ -448,6 +448,67 @@ async fn changed_settings_make_a_new_template_version_and_ssh_opens_only_when_as
         vec![airq_deploy::plan::Ingress::tcp(8080, "203.0.113.0/24")]
     );
     assert_eq!(groups[&GroupKind::Private].ingress, vec![]);
+
+    // Rules added by hand, of other kinds of source (IPv6, another group), are found and revoked by their ids.
+    let (gateway, private) = (
+        groups[&GroupKind::Gateway].id.clone(),
+        groups[&GroupKind::Private].id.clone(),
+    );
+    aws.ec2
+        .authorize_security_group_ingress()
+        .group_id(&gateway)
+        .ip_permissions(
+            aws_sdk_ec2::types::IpPermission::builder()
+                .ip_protocol("tcp")
+                .from_port(8080)
+                .to_port(8080)
+                .ipv6_ranges(
+                    aws_sdk_ec2::types::Ipv6Range::builder()
+                        .cidr_ipv6("::/0")
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .expect("add an IPv6 rule");
+    aws.ec2
+        .authorize_security_group_ingress()
+        .group_id(&private)
+        .ip_permissions(
+            aws_sdk_ec2::types::IpPermission::builder()
+                .ip_protocol("-1")
+                .user_id_group_pairs(
+                    aws_sdk_ec2::types::UserIdGroupPair::builder()
+                        .group_id(&gateway)
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .expect("add a group rule");
+    let (result, plan) = deploy(&config, &[&base[..2], &["plan"], &base[3..]].concat()).await;
+    result.expect("plan");
+    assert!(
+        plan.contains(&format!(
+            "- security group airq-{stack}-gateway rule: allow tcp 8080 from ::/0"
+        )),
+        "{plan}"
+    );
+    assert!(
+        plan.contains(&format!(
+            "- security group airq-{stack}-private rule: allow all traffic from {gateway}"
+        )),
+        "{plan}"
+    );
+    deploy_ok(&config, &base).await;
+    let groups = ec2::find_groups(&aws).await.expect("groups");
+    assert_eq!(
+        groups[&GroupKind::Gateway].ingress,
+        vec![airq_deploy::plan::Ingress::tcp(8080, "203.0.113.0/24")]
+    );
+    assert_eq!(groups[&GroupKind::Private].ingress, vec![]);
     deploy_ok(
         &config,
         &["--stack", &stack, "down", "--yes", "--delete-data"],
