@@ -147,6 +147,20 @@ impl Call {
     }
 }
 
+/// The usual mapping of a failed call: `.map_err(fail("DescribeVpcs", "ec2:DescribeVpcs", "the default VPC"))`.
+pub fn fail<E, R>(
+    operation: &'static str,
+    permission: &'static str,
+    resource: impl Into<String>,
+) -> impl FnOnce(SdkError<E, R>) -> DeployError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    let call = Call::new(operation, permission, resource);
+    move |e| classify(call, None, e)
+}
+
 /// Sorts an SDK error into a [`DeployError`]. `ami` names the AMI when the call used one.
 pub fn classify<E, R>(call: Call, ami: Option<&str>, err: SdkError<E, R>) -> DeployError
 where

@@ -14,7 +14,7 @@ use aws_sdk_s3::types::{
 use sha2::{Digest, Sha256};
 
 use super::Aws;
-use crate::error::{classify, Call, DeployError};
+use crate::error::{classify, fail, Call, DeployError};
 use crate::plan::hex;
 use crate::stack::TAG_STACK;
 
@@ -85,11 +85,7 @@ pub async fn find_bucket(aws: &Aws) -> Result<Option<String>, DeployError> {
             })
         }
         Err(e) => {
-            return Err(classify(
-                Call::new("HeadBucket", "s3:ListBucket", format!("bucket {name}")),
-                None,
-                e,
-            ))
+            return Err(fail("HeadBucket", "s3:ListBucket", format!("bucket {name}"))(e))
         }
     }
     let tags = match aws
@@ -103,15 +99,11 @@ pub async fn find_bucket(aws: &Aws) -> Result<Option<String>, DeployError> {
         Ok(t) => t,
         Err(e) if e.code() == Some("NoSuchTagSet") => return Ok(None),
         Err(e) => {
-            return Err(classify(
-                Call::new(
-                    "GetBucketTagging",
-                    "s3:GetBucketTagging",
-                    format!("bucket {name}"),
-                ),
-                None,
-                e,
-            ))
+            return Err(fail(
+                "GetBucketTagging",
+                "s3:GetBucketTagging",
+                format!("bucket {name}"),
+            )(e))
         }
     };
     let ours = tags
@@ -135,11 +127,11 @@ pub async fn object_exists(aws: &Aws, bucket: &str, key: &str) -> Result<bool, D
         Ok(_) => Ok(true),
         Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => Ok(false),
         Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => Ok(false),
-        Err(e) => Err(classify(
-            Call::new("HeadObject", "s3:GetObject", format!("s3://{bucket}/{key}")),
-            None,
-            e,
-        )),
+        Err(e) => Err(fail(
+            "HeadObject",
+            "s3:GetObject",
+            format!("s3://{bucket}/{key}"),
+        )(e)),
     }
 }
 
@@ -196,17 +188,11 @@ pub async fn create_bucket(aws: &Aws, name: &str) -> Result<(), DeployError> {
         )
         .send()
         .await
-        .map_err(|e| {
-            classify(
-                Call::new(
-                    "PutPublicAccessBlock",
-                    "s3:PutBucketPublicAccessBlock",
-                    format!("bucket {name}"),
-                ),
-                None,
-                e,
-            )
-        })?;
+        .map_err(fail(
+            "PutPublicAccessBlock",
+            "s3:PutBucketPublicAccessBlock",
+            format!("bucket {name}"),
+        ))?;
     let tag = Tag::builder()
         .key(TAG_STACK)
         .value(aws.stack.as_str())
@@ -229,17 +215,11 @@ pub async fn create_bucket(aws: &Aws, name: &str) -> Result<(), DeployError> {
         .tagging(tagging)
         .send()
         .await
-        .map_err(|e| {
-            classify(
-                Call::new(
-                    "PutBucketTagging",
-                    "s3:PutBucketTagging",
-                    format!("bucket {name}"),
-                ),
-                None,
-                e,
-            )
-        })?;
+        .map_err(fail(
+            "PutBucketTagging",
+            "s3:PutBucketTagging",
+            format!("bucket {name}"),
+        ))?;
     Ok(())
 }
 
@@ -261,13 +241,11 @@ pub async fn upload(aws: &Aws, bucket: &str, key: &str, path: &Path) -> Result<(
         .content_type("application/gzip")
         .send()
         .await
-        .map_err(|e| {
-            classify(
-                Call::new("PutObject", "s3:PutObject", format!("s3://{bucket}/{key}")),
-                None,
-                e,
-            )
-        })?;
+        .map_err(fail(
+            "PutObject",
+            "s3:PutObject",
+            format!("s3://{bucket}/{key}"),
+        ))?;
     Ok(())
 }
 

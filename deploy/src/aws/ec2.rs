@@ -18,7 +18,7 @@ use aws_sdk_ec2::types::{
 use base64::Engine as _;
 
 use super::Aws;
-use crate::error::{classify, Call, DeployError};
+use crate::error::{classify, fail, Call, DeployError};
 use crate::plan::{spec_hash_of, GroupState, Ingress, InstanceState, LaunchSpec, TemplateState};
 use crate::stack::{GroupKind, Role, TAG_ARTIFACT, TAG_ROLE, TAG_SPEC, TAG_STACK};
 
@@ -53,17 +53,11 @@ pub async fn latest_al2023(aws: &Aws) -> Result<Option<String>, DeployError> {
         .filters(filter("state", &["available"]))
         .send()
         .await
-        .map_err(|e| {
-            classify(
-                Call::new(
-                    "DescribeImages",
-                    "ec2:DescribeImages",
-                    "Amazon Linux 2023 images",
-                ),
-                None,
-                e,
-            )
-        })?;
+        .map_err(fail(
+            "DescribeImages",
+            "ec2:DescribeImages",
+            "Amazon Linux 2023 images",
+        ))?;
     Ok(out
         .images()
         .iter()
@@ -129,17 +123,11 @@ pub async fn vpc_id(aws: &Aws, subnet: Option<&str>) -> Result<String, DeployErr
             .subnet_ids(subnet)
             .send()
             .await
-            .map_err(|e| {
-                classify(
-                    Call::new(
-                        "DescribeSubnets",
-                        "ec2:DescribeSubnets",
-                        format!("subnet {subnet}"),
-                    ),
-                    None,
-                    e,
-                )
-            })?;
+            .map_err(fail(
+                "DescribeSubnets",
+                "ec2:DescribeSubnets",
+                format!("subnet {subnet}"),
+            ))?;
         return out
             .subnets()
             .first()
@@ -155,13 +143,7 @@ pub async fn vpc_id(aws: &Aws, subnet: Option<&str>) -> Result<String, DeployErr
         .filters(filter("is-default", &["true"]))
         .send()
         .await
-        .map_err(|e| {
-            classify(
-                Call::new("DescribeVpcs", "ec2:DescribeVpcs", "the default VPC"),
-                None,
-                e,
-            )
-        })?;
+        .map_err(fail("DescribeVpcs", "ec2:DescribeVpcs", "the default VPC"))?;
     out.vpcs()
         .first()
         .and_then(|v| v.vpc_id())
@@ -182,17 +164,11 @@ pub async fn find_groups(aws: &Aws) -> Result<BTreeMap<GroupKind, GroupState>, D
         .filters(stack_filter(aws))
         .send()
         .await
-        .map_err(|e| {
-            classify(
-                Call::new(
-                    "DescribeSecurityGroups",
-                    "ec2:DescribeSecurityGroups",
-                    format!("security groups of stack {}", aws.stack),
-                ),
-                None,
-                e,
-            )
-        })?;
+        .map_err(fail(
+            "DescribeSecurityGroups",
+            "ec2:DescribeSecurityGroups",
+            format!("security groups of stack {}", aws.stack),
+        ))?;
     let mut found = BTreeMap::new();
     for g in out.security_groups() {
         let Some(kind) = GroupKind::ALL
@@ -228,17 +204,11 @@ async fn ingress_rules(aws: &Aws, group_id: &str) -> Result<Vec<(Ingress, String
             .set_next_token(token)
             .send()
             .await
-            .map_err(|e| {
-                classify(
-                    Call::new(
-                        "DescribeSecurityGroupRules",
-                        "ec2:DescribeSecurityGroupRules",
-                        format!("security group {group_id}"),
-                    ),
-                    None,
-                    e,
-                )
-            })?;
+            .map_err(fail(
+                "DescribeSecurityGroupRules",
+                "ec2:DescribeSecurityGroupRules",
+                format!("security group {group_id}"),
+            ))?;
         for r in out.security_group_rules() {
             if r.is_egress() == Some(true) {
                 continue;
@@ -289,17 +259,11 @@ pub async fn create_group(aws: &Aws, kind: GroupKind, vpc: &str) -> Result<Strin
         )
         .send()
         .await
-        .map_err(|e| {
-            classify(
-                Call::new(
-                    "CreateSecurityGroup",
-                    "ec2:CreateSecurityGroup",
-                    format!("security group {name}"),
-                ),
-                None,
-                e,
-            )
-        })?;
+        .map_err(fail(
+            "CreateSecurityGroup",
+            "ec2:CreateSecurityGroup",
+            format!("security group {name}"),
+        ))?;
     out.group_id()
         .map(str::to_string)
         .ok_or_else(|| DeployError::Unexpected {
@@ -360,15 +324,11 @@ pub async fn authorize(aws: &Aws, group_id: &str, rule: &Ingress) -> Result<(), 
     {
         Ok(_) => Ok(()),
         Err(e) if e.code() == Some("InvalidPermission.Duplicate") => Ok(()),
-        Err(e) => Err(classify(
-            Call::new(
-                "AuthorizeSecurityGroupIngress",
-                "ec2:AuthorizeSecurityGroupIngress",
-                format!("security group {group_id} ({rule})"),
-            ),
-            None,
-            e,
-        )),
+        Err(e) => Err(fail(
+            "AuthorizeSecurityGroupIngress",
+            "ec2:AuthorizeSecurityGroupIngress",
+            format!("security group {group_id} ({rule})"),
+        )(e)),
     }
 }
 
@@ -433,15 +393,11 @@ pub async fn delete_group(aws: &Aws, group_id: &str, wait: Duration) -> Result<(
                 tokio::time::sleep(Duration::from_secs(5)).await;
             }
             Err(e) => {
-                return Err(classify(
-                    Call::new(
-                        "DeleteSecurityGroup",
-                        "ec2:DeleteSecurityGroup",
-                        format!("security group {group_id}"),
-                    ),
-                    None,
-                    e,
-                ))
+                return Err(fail(
+                    "DeleteSecurityGroup",
+                    "ec2:DeleteSecurityGroup",
+                    format!("security group {group_id}"),
+                )(e))
             }
         }
     }
@@ -456,17 +412,11 @@ pub async fn find_templates(aws: &Aws) -> Result<BTreeMap<Role, TemplateState>, 
         .filters(stack_filter(aws))
         .send()
         .await
-        .map_err(|e| {
-            classify(
-                Call::new(
-                    "DescribeLaunchTemplates",
-                    "ec2:DescribeLaunchTemplates",
-                    format!("launch templates of stack {}", aws.stack),
-                ),
-                None,
-                e,
-            )
-        })?;
+        .map_err(fail(
+            "DescribeLaunchTemplates",
+            "ec2:DescribeLaunchTemplates",
+            format!("launch templates of stack {}", aws.stack),
+        ))?;
     for template in out.launch_templates() {
         let (Some(name), Some(id)) = (
             template.launch_template_name(),
@@ -487,17 +437,11 @@ pub async fn find_templates(aws: &Aws) -> Result<BTreeMap<Role, TemplateState>, 
             .versions("$Default")
             .send()
             .await
-            .map_err(|e| {
-                classify(
-                    Call::new(
-                        "DescribeLaunchTemplateVersions",
-                        "ec2:DescribeLaunchTemplateVersions",
-                        format!("launch template {name}"),
-                    ),
-                    None,
-                    e,
-                )
-            })?;
+            .map_err(fail(
+                "DescribeLaunchTemplateVersions",
+                "ec2:DescribeLaunchTemplateVersions",
+                format!("launch template {name}"),
+            ))?;
         let version = versions.launch_template_versions().first();
         found.insert(
             role,
@@ -639,17 +583,11 @@ pub async fn update_template(
         .default_version(version.to_string())
         .send()
         .await
-        .map_err(|e| {
-            classify(
-                Call::new(
-                    "ModifyLaunchTemplate",
-                    "ec2:ModifyLaunchTemplate",
-                    format!("launch template {name}"),
-                ),
-                None,
-                e,
-            )
-        })?;
+        .map_err(fail(
+            "ModifyLaunchTemplate",
+            "ec2:ModifyLaunchTemplate",
+            format!("launch template {name}"),
+        ))?;
     Ok(())
 }
 
@@ -668,15 +606,11 @@ pub async fn delete_template(aws: &Aws, id: &str) -> Result<(), DeployError> {
         {
             Ok(())
         }
-        Err(e) => Err(classify(
-            Call::new(
-                "DeleteLaunchTemplate",
-                "ec2:DeleteLaunchTemplate",
-                format!("launch template {id}"),
-            ),
-            None,
-            e,
-        )),
+        Err(e) => Err(fail(
+            "DeleteLaunchTemplate",
+            "ec2:DeleteLaunchTemplate",
+            format!("launch template {id}"),
+        )(e)),
     }
 }
 
@@ -696,17 +630,11 @@ pub async fn instances(aws: &Aws) -> Result<Vec<InstanceState>, DeployError> {
             .set_next_token(token)
             .send()
             .await
-            .map_err(|e| {
-                classify(
-                    Call::new(
-                        "DescribeInstances",
-                        "ec2:DescribeInstances",
-                        format!("instances of stack {}", aws.stack),
-                    ),
-                    None,
-                    e,
-                )
-            })?;
+            .map_err(fail(
+                "DescribeInstances",
+                "ec2:DescribeInstances",
+                format!("instances of stack {}", aws.stack),
+            ))?;
         for instance in out.reservations().iter().flat_map(|r| r.instances()) {
             let tag_value = |key: &str| {
                 instance
@@ -806,17 +734,11 @@ pub async fn terminate(aws: &Aws, ids: &[String]) -> Result<(), DeployError> {
         .set_instance_ids(Some(ids.to_vec()))
         .send()
         .await
-        .map_err(|e| {
-            classify(
-                Call::new(
-                    "TerminateInstances",
-                    "ec2:TerminateInstances",
-                    format!("instances {}", ids.join(", ")),
-                ),
-                None,
-                e,
-            )
-        })?;
+        .map_err(fail(
+            "TerminateInstances",
+            "ec2:TerminateInstances",
+            format!("instances {}", ids.join(", ")),
+        ))?;
     Ok(())
 }
 

@@ -8,7 +8,7 @@ use aws_sdk_sqs::error::ProvideErrorMetadata;
 use aws_sdk_sqs::types::QueueAttributeName;
 
 use super::Aws;
-use crate::error::{classify, Call, DeployError};
+use crate::error::{fail, DeployError};
 use crate::plan::QueueState;
 use crate::stack::TAG_STACK;
 
@@ -29,11 +29,11 @@ async fn url(aws: &Aws, name: &str) -> Result<Option<String>, DeployError> {
     match aws.sqs.get_queue_url().queue_name(name).send().await {
         Ok(out) => Ok(out.queue_url().map(str::to_string)),
         Err(e) if is_missing(e.code()) => Ok(None),
-        Err(e) => Err(classify(
-            Call::new("GetQueueUrl", "sqs:GetQueueUrl", format!("queue {name}")),
-            None,
-            e,
-        )),
+        Err(e) => Err(fail(
+            "GetQueueUrl",
+            "sqs:GetQueueUrl",
+            format!("queue {name}"),
+        )(e)),
     }
 }
 
@@ -63,15 +63,11 @@ pub async fn find(aws: &Aws, name: &str) -> Result<Option<Found>, DeployError> {
         Ok(a) => a,
         Err(e) if is_missing(e.code()) => return Ok(None),
         Err(e) => {
-            return Err(classify(
-                Call::new(
-                    "GetQueueAttributes",
-                    "sqs:GetQueueAttributes",
-                    format!("queue {name}"),
-                ),
-                None,
-                e,
-            ))
+            return Err(fail(
+                "GetQueueAttributes",
+                "sqs:GetQueueAttributes",
+                format!("queue {name}"),
+            )(e))
         }
     };
     let get = |k: QueueAttributeName| attrs.attributes().and_then(|a| a.get(&k)).cloned();
@@ -81,17 +77,11 @@ pub async fn find(aws: &Aws, name: &str) -> Result<Option<Found>, DeployError> {
         .queue_url(&url)
         .send()
         .await
-        .map_err(|e| {
-            classify(
-                Call::new(
-                    "ListQueueTags",
-                    "sqs:ListQueueTags",
-                    format!("queue {name}"),
-                ),
-                None,
-                e,
-            )
-        })?;
+        .map_err(fail(
+            "ListQueueTags",
+            "sqs:ListQueueTags",
+            format!("queue {name}"),
+        ))?;
     let tagged = tags
         .tags()
         .and_then(|t| t.get(TAG_STACK))
@@ -148,11 +138,7 @@ pub async fn create(
                     .into(),
             })
         }
-        Err(e) => Err(classify(
-            Call::new("CreateQueue", "sqs:CreateQueue", format!("queue {name}")),
-            None,
-            e,
-        )),
+        Err(e) => Err(fail("CreateQueue", "sqs:CreateQueue", format!("queue {name}"))(e)),
     }
 }
 
@@ -189,17 +175,11 @@ pub async fn set_redrive(
         )
         .send()
         .await
-        .map_err(|e| {
-            classify(
-                Call::new(
-                    "SetQueueAttributes",
-                    "sqs:SetQueueAttributes",
-                    format!("queue {name}"),
-                ),
-                None,
-                e,
-            )
-        })?;
+        .map_err(fail(
+            "SetQueueAttributes",
+            "sqs:SetQueueAttributes",
+            format!("queue {name}"),
+        ))?;
     Ok(())
 }
 
@@ -217,13 +197,7 @@ pub async fn tag(aws: &Aws, name: &str) -> Result<(), DeployError> {
         .set_tags(Some(stack_tags(aws)))
         .send()
         .await
-        .map_err(|e| {
-            classify(
-                Call::new("TagQueue", "sqs:TagQueue", format!("queue {name}")),
-                None,
-                e,
-            )
-        })?;
+        .map_err(fail("TagQueue", "sqs:TagQueue", format!("queue {name}")))?;
     Ok(())
 }
 
@@ -241,13 +215,11 @@ pub async fn list_stack_queues(aws: &Aws) -> Result<Vec<String>, DeployError> {
             .set_next_token(token)
             .send()
             .await
-            .map_err(|e| {
-                classify(
-                    Call::new("ListQueues", "sqs:ListQueues", format!("queues {prefix}*")),
-                    None,
-                    e,
-                )
-            })?;
+            .map_err(fail(
+                "ListQueues",
+                "sqs:ListQueues",
+                format!("queues {prefix}*"),
+            ))?;
         urls.extend(out.queue_urls().iter().cloned());
         token = out.next_token().map(str::to_string);
         if token.is_none() {
@@ -266,15 +238,11 @@ pub async fn delete(aws: &Aws, url: &str) -> Result<(), DeployError> {
     match aws.sqs.delete_queue().queue_url(url).send().await {
         Ok(_) => Ok(()),
         Err(e) if is_missing(e.code()) => Ok(()),
-        Err(e) => Err(classify(
-            Call::new(
-                "DeleteQueue",
-                "sqs:DeleteQueue",
-                format!("queue {}", name_of(url)),
-            ),
-            None,
-            e,
-        )),
+        Err(e) => Err(fail(
+            "DeleteQueue",
+            "sqs:DeleteQueue",
+            format!("queue {}", name_of(url)),
+        )(e)),
     }
 }
 

@@ -5,7 +5,7 @@ use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::{TableStatus, Tag};
 
 use super::Aws;
-use crate::error::{classify, Call, DeployError};
+use crate::error::{classify, fail, Call, DeployError};
 use crate::plan::TableState;
 use crate::stack::TAG_STACK;
 
@@ -39,17 +39,11 @@ pub async fn find(aws: &Aws) -> Result<Option<Found>, DeployError> {
         .resource_arn(&arn)
         .send()
         .await
-        .map_err(|e| {
-            classify(
-                Call::new(
-                    "ListTagsOfResource",
-                    "dynamodb:ListTagsOfResource",
-                    format!("table {name}"),
-                ),
-                None,
-                e,
-            )
-        })?;
+        .map_err(fail(
+            "ListTagsOfResource",
+            "dynamodb:ListTagsOfResource",
+            format!("table {name}"),
+        ))?;
     let tagged = tags
         .tags()
         .iter()
@@ -110,17 +104,11 @@ pub async fn tag(aws: &Aws) -> Result<(), DeployError> {
         .tags(tag)
         .send()
         .await
-        .map_err(|e| {
-            classify(
-                Call::new(
-                    "TagResource",
-                    "dynamodb:TagResource",
-                    format!("table {name}"),
-                ),
-                None,
-                e,
-            )
-        })?;
+        .map_err(fail(
+            "TagResource",
+            "dynamodb:TagResource",
+            format!("table {name}"),
+        ))?;
     Ok(())
 }
 
@@ -130,14 +118,10 @@ pub async fn delete(aws: &Aws) -> Result<bool, DeployError> {
     match aws.dynamodb.delete_table().table_name(&name).send().await {
         Ok(_) => Ok(true),
         Err(e) if e.code() == Some("ResourceNotFoundException") => Ok(false),
-        Err(e) => Err(classify(
-            Call::new(
-                "DeleteTable",
-                "dynamodb:DeleteTable",
-                format!("table {name}"),
-            ),
-            None,
-            e,
-        )),
+        Err(e) => Err(fail(
+            "DeleteTable",
+            "dynamodb:DeleteTable",
+            format!("table {name}"),
+        )(e)),
     }
 }
