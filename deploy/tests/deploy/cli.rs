@@ -15,6 +15,28 @@ fn airq_deploy() -> Command {
     c
 }
 
+/// A stack with its table, queues, groups and templates but no instances.
+fn up_empty_stack(stack: &str) {
+    let up = airq_deploy()
+        .args([
+            "--stack",
+            stack,
+            "up",
+            "--allow-cidr",
+            "10.0.0.0/8",
+            "--artifact",
+            "https://example.org/a.tar.gz",
+        ])
+        .args(["--gateways", "0", "--no-master", "--workers", "0"])
+        .output()
+        .expect("run");
+    assert!(
+        up.status.success(),
+        "{}",
+        String::from_utf8_lossy(&up.stderr)
+    );
+}
+
 #[test]
 fn up_needs_an_allowed_cidr_and_an_artifact() {
     let out = airq_deploy()
@@ -96,28 +118,7 @@ fn bad_input_is_refused_before_anything_is_done() {
 #[test]
 fn down_asks_for_confirmation_and_refuses_without_a_terminal() {
     let stack = unique_stack("d");
-    let up = airq_deploy()
-        .args([
-            "--stack",
-            &stack,
-            "up",
-            "--allow-cidr",
-            "10.0.0.0/8",
-            "--artifact",
-            "https://example.org/a.tar.gz",
-            "--gateways",
-            "0",
-            "--no-master",
-            "--workers",
-            "0",
-        ])
-        .output()
-        .expect("run");
-    assert!(
-        up.status.success(),
-        "{}",
-        String::from_utf8_lossy(&up.stderr)
-    );
+    up_empty_stack(&stack);
     let down = airq_deploy()
         .args(["--stack", &stack, "down"])
         .output()
@@ -150,28 +151,7 @@ fn down_asks_for_confirmation_and_refuses_without_a_terminal() {
 #[test]
 fn down_at_a_terminal_removes_only_after_the_stack_name_is_typed() {
     let stack = unique_stack("t");
-    let up = airq_deploy()
-        .args([
-            "--stack",
-            &stack,
-            "up",
-            "--allow-cidr",
-            "10.0.0.0/8",
-            "--artifact",
-            "https://example.org/a.tar.gz",
-            "--gateways",
-            "0",
-            "--no-master",
-            "--workers",
-            "0",
-        ])
-        .output()
-        .expect("run");
-    assert!(
-        up.status.success(),
-        "{}",
-        String::from_utf8_lossy(&up.stderr)
-    );
+    up_empty_stack(&stack);
     let at_terminal = |answer: &str| {
         use std::io::Write;
         let command = format!(
