@@ -83,7 +83,10 @@ pub trait JobQueue: Send + Sync + 'static {
         max: usize,
         wait: Duration,
         visibility: Duration,
-    ) -> Result<Vec<Message>, QueueError>;
+    ) -> Result<Vec<Message>, QueueError> {
+        self.receive_until(max, wait, visibility, &CancellationToken::new())
+            .await
+    }
     async fn receive_until(
         &self,
         max: usize,

@@ -311,16 +311,6 @@ impl JobQueue for SqliteQueue {
         Ok(())
     }
 
-    async fn receive(
-        &self,
-        max: usize,
-        wait: Duration,
-        visibility: Duration,
-    ) -> Result<Vec<Message>, QueueError> {
-        self.receive_until(max, wait, visibility, &CancellationToken::new())
-            .await
-    }
-
     async fn receive_until(
         &self,
         max: usize,

@@ -366,16 +366,6 @@ impl JobQueue for SqsQueue {
         Ok(())
     }
 
-    async fn receive(
-        &self,
-        max: usize,
-        wait: Duration,
-        visibility: Duration,
-    ) -> Result<Vec<Message>, QueueError> {
-        self.receive_until(max, wait, visibility, &CancellationToken::new())
-            .await
-    }
-
     /// A `ReceiveMessage` call that has been sent is always awaited: SQS may already have handed it messages,
     /// which would stay invisible for a whole visibility timeout if the call were dropped. So a stop is
     /// honoured between calls, and takes at most one long poll (20 s).

@@ -122,7 +122,7 @@ pub async fn long_poll_wakes_on_send(service: Arc<dyn QueueService>, name: Strin
 pub async fn a_stopped_receive_takes_nothing(service: Arc<dyn QueueService>, name: String) {
     let queue = service.create(&name, &options(5)).await.expect("create");
     let stop = crate::queue::CancellationToken::new();
-    // Stopped while waiting on an empty queue: it returns (long before its wait would end).
+    // Stopped while waiting on an empty queue: it returns, within one long poll at most.
     let waiting = {
         let (queue, stop) = (queue.clone(), stop.clone());
         tokio::spawn(async move {
@@ -260,8 +260,8 @@ macro_rules! queue_conformance_tests {
     ($make:expr) => {
         $crate::queue_conformance_tests!(@cases $make;
             send_receive_delete, redelivery_after_visibility_timeout, dead_letter_after_max_receives,
-            long_poll_wakes_on_send, a_stopped_receive_takes_nothing, nothing_lost_when_a_consumer_dies, extend_keeps_a_message_hidden,
-            large_send_batches, too_large_is_refused_whole, queues_are_isolated_and_removable);
+            long_poll_wakes_on_send, a_stopped_receive_takes_nothing, nothing_lost_when_a_consumer_dies,
+            extend_keeps_a_message_hidden, large_send_batches, too_large_is_refused_whole, queues_are_isolated_and_removable);
     };
     (@cases $make:expr; $($case:ident),+) => {
         $(
