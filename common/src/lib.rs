@@ -8,7 +8,10 @@
 //! - [`archive`]: reader for the `;`-separated daily archive files.
 //! - [`query`]: the query model, parsed from the legacy JSON body or URL parameters, validated.
 //! - [`csv_out`]: the CSV answer format.
-//! - [`job`]: the queued-query messages between gateways and workers, answers split into parts.
+//! - [`protocol`]: the messages between gateways and workers (a queued job, the worker's notices, failure
+//!   reasons).
+//! - [`results`]: the `ResultStore` trait (queued answers, shared by every gateway) and its SQLite and
+//!   DynamoDB + S3 backends, and the streaming answer writer/reader.
 //! - [`queue`]: the `JobQueue` trait and its SQLite and SQS backends.
 //! - [`store`]: the `ReadingStore` trait and its SQLite and DynamoDB backends.
 //! - [`synth`]: a deterministic synthetic feed generator shaped like the real data, for scale tests.
@@ -19,10 +22,11 @@ pub mod aws;
 pub mod csv_out;
 pub mod feed;
 pub mod index;
-pub mod job;
+pub mod protocol;
 pub mod query;
 pub mod queue;
 pub mod reading;
+pub mod results;
 pub mod shutdown;
 pub mod sqlite_pool;
 pub mod store;

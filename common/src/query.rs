@@ -15,9 +15,11 @@ use crate::time::{format_rfc3339, parse_query_timestamp, EpochSeconds};
 pub const MIN_AQI: u8 = 0;
 pub const MAX_AQI: u8 = 10;
 
-/// A validated query. Serialized (in this canonical form) into queued jobs.
+/// The fields of a query, as written in a job and readable on every [`Query`]. Building a [`Query`] from them
+/// ([`QueryFields::validate`], or deserializing one) checks them, so an invalid query cannot exist.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Query {
+#[serde(deny_unknown_fields)]
+pub struct QueryFields {
     pub start: EpochSeconds,
     pub end: EpochSeconds,
     /// Upper-case ISO 3166 alpha-2, or `None` for all countries.
@@ -25,6 +27,82 @@ pub struct Query {
     pub band: Option<Band>,
     pub min_aqi: u8,
     pub max_aqi: u8,
+}
+
+/// A validated query: valid by construction. It is built only by the parsers at the edge
+/// ([`from_json`](Query::from_json), [`from_params`](Query::from_params)) or from [`QueryFields::validate`], which
+/// deserialization goes through too, so a queued job cannot carry a query the gateway would have refused and the
+/// worker never checks again. Its fields are read through `Deref` and cannot be changed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "QueryFields", into = "QueryFields")]
+pub struct Query(QueryFields);
+
+impl std::ops::Deref for Query {
+    type Target = QueryFields;
+    fn deref(&self) -> &QueryFields {
+        &self.0
+    }
+}
+
+impl From<Query> for QueryFields {
+    fn from(q: Query) -> QueryFields {
+        q.0
+    }
+}
+
+impl TryFrom<QueryFields> for Query {
+    type Error = QueryError;
+    fn try_from(fields: QueryFields) -> Result<Query, QueryError> {
+        fields.validate()
+    }
+}
+
+impl QueryFields {
+    /// Checks the fields (by their canonical names) and normalises the country to upper case.
+    pub fn validate(mut self) -> Result<Query, QueryError> {
+        if self.start > self.end {
+            return Err(QueryError::new("end", "must not be before start"));
+        }
+        if let Some(country) = &mut self.country {
+            if country.len() != 2 || !country.bytes().all(|b| b.is_ascii_alphabetic()) {
+                return Err(QueryError::new(
+                    "country",
+                    format!("must be a two-letter country code such as DE, got {country:?}"),
+                ));
+            }
+            country.make_ascii_uppercase();
+        }
+        if self.max_aqi > MAX_AQI || self.min_aqi > MAX_AQI {
+            return Err(QueryError::new(
+                "max_aqi",
+                format!("must be a whole number from {MIN_AQI} to {MAX_AQI}"),
+            ));
+        }
+        if self.min_aqi > self.max_aqi {
+            return Err(QueryError::new("max_aqi", "must not be below min_aqi"));
+        }
+        Ok(Query(self))
+    }
+}
+
+impl Query {
+    /// Every reading in `start..=end`, any country, band and index.
+    pub fn window(start: EpochSeconds, end: EpochSeconds) -> Result<Query, QueryError> {
+        QueryFields {
+            start,
+            end,
+            country: None,
+            band: None,
+            min_aqi: MIN_AQI,
+            max_aqi: MAX_AQI,
+        }
+        .validate()
+    }
+
+    /// A copy of the fields, to build a variant of this query (`QueryFields { band, ..q.to_fields() }`).
+    pub fn to_fields(&self) -> QueryFields {
+        self.0.clone()
+    }
 }
 
 /// A query the client got wrong: which field, and what is wrong with it.
@@ -141,14 +219,17 @@ impl Query {
                 format!("must not be below {min_name} ({min_aqi} > {max_aqi})"),
             ));
         }
-        Ok(Query {
+        // Checked above field by field, so that errors name what the client sent; `validate` cannot fail here
+        // but is the one constructor.
+        QueryFields {
             start,
             end,
             country,
             band,
             min_aqi,
             max_aqi,
-        })
+        }
+        .validate()
     }
 
     /// Whether a reading answers this query. Backends filter natively; this is the reference they must agree with.
@@ -322,6 +403,24 @@ mod tests {
         let e = Query::from_params([("start", "2019-04-16"), ("start", "2019-04-17")])
             .expect_err("dup");
         assert_eq!(e.field, "start");
+    }
+
+    #[test]
+    fn deserializing_validates() {
+        let ok = r#"{"start":5,"end":10,"country":"de","band":null,"min_aqi":0,"max_aqi":10}"#;
+        let q: Query = serde_json::from_str(ok).expect("valid");
+        assert_eq!(q.country.as_deref(), Some("DE"));
+        for bad in [
+            r#"{"start":10,"end":5,"country":null,"band":null,"min_aqi":0,"max_aqi":10}"#,
+            r#"{"start":5,"end":10,"country":"DEU","band":null,"min_aqi":0,"max_aqi":10}"#,
+            r#"{"start":5,"end":10,"country":null,"band":null,"min_aqi":0,"max_aqi":11}"#,
+            r#"{"start":5,"end":10,"country":null,"band":null,"min_aqi":7,"max_aqi":6}"#,
+            r#"{"start":5,"end":10,"country":null,"band":null,"min_aqi":0,"max_aqi":10,"x":1}"#,
+        ] {
+            assert!(serde_json::from_str::<Query>(bad).is_err(), "{bad}");
+        }
+        let round: Query = serde_json::from_str(&serde_json::to_string(&q).expect("ser")).expect("de");
+        assert_eq!(round, q);
     }
 
     #[test]

@@ -52,27 +52,12 @@ where
     if is_missing_queue(err.code()) {
         return QueueError::NoSuchQueue(queue.to_string());
     }
-    let transient = match &err {
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
-            true
-        }
-        SdkError::ServiceError(e) => matches!(
-            e.err().code(),
-            Some(
-                "ThrottlingException"
-                    | "RequestThrottled"
-                    | "InternalError"
-                    | "ServiceUnavailable"
-                    | "KmsThrottled"
-            )
-        ),
-        _ => false,
-    };
+    let failure = crate::aws::error::classify(&err);
     QueueError::Sqs {
         operation,
         queue: queue.to_string(),
-        message: aws_sdk_sqs::error::DisplayErrorContext(&err).to_string(),
-        transient,
+        message: failure.message,
+        transient: failure.transient,
     }
 }
 

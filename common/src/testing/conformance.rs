@@ -9,19 +9,12 @@ use futures::StreamExt;
 
 use super::fixtures::{expected, readings, T0};
 use crate::index::Band;
-use crate::query::Query;
+use crate::query::{Query, QueryFields};
 use crate::reading::Reading;
 use crate::store::{collect, ReadingStore};
 
 fn query(start: i64, end: i64) -> Query {
-    Query {
-        start,
-        end,
-        country: None,
-        band: None,
-        min_aqi: 0,
-        max_aqi: 10,
-    }
+    Query::window(start, end).expect("valid window")
 }
 
 async fn answer(store: &Arc<dyn ReadingStore>, q: &Query) -> Vec<Reading> {
@@ -79,49 +72,67 @@ pub async fn filters_match_the_reference(store: Arc<dyn ReadingStore>) {
     let all = query(T0, T0 + 6 * 3600);
     let mut cases = vec![
         all.clone(),
-        Query {
+        QueryFields {
             country: Some("DE".into()),
-            ..all.clone()
-        },
-        Query {
+            ..all.to_fields()
+        }
+        .validate()
+        .expect("valid"),
+        QueryFields {
             country: Some("nl".into()),
-            ..all.clone()
-        },
-        Query {
+            ..all.to_fields()
+        }
+        .validate()
+        .expect("valid"),
+        QueryFields {
             country: Some("US".into()),
-            ..all.clone()
-        },
-        Query {
+            ..all.to_fields()
+        }
+        .validate()
+        .expect("valid"),
+        QueryFields {
             band: Some(Band::Moderate),
-            ..all.clone()
-        },
-        Query {
+            ..all.to_fields()
+        }
+        .validate()
+        .expect("valid"),
+        QueryFields {
             band: Some(Band::VeryHigh),
             country: Some("GB".into()),
-            ..all.clone()
-        },
-        Query {
+            ..all.to_fields()
+        }
+        .validate()
+        .expect("valid"),
+        QueryFields {
             min_aqi: 4,
             max_aqi: 7,
-            ..all.clone()
-        },
-        Query {
+            ..all.to_fields()
+        }
+        .validate()
+        .expect("valid"),
+        QueryFields {
             min_aqi: 10,
             max_aqi: 10,
-            ..all.clone()
-        },
-        Query {
+            ..all.to_fields()
+        }
+        .validate()
+        .expect("valid"),
+        QueryFields {
             min_aqi: 0,
             max_aqi: 0,
-            ..all.clone()
-        },
+            ..all.to_fields()
+        }
+        .validate()
+        .expect("valid"),
         query(T0 + 3600 + 600, T0 + 3 * 3600 - 60),
-        Query {
+        QueryFields {
             country: Some("DE".into()),
             min_aqi: 2,
             max_aqi: 5,
-            ..query(T0 + 1800, T0 + 5 * 3600 + 1)
-        },
+            ..query(T0 + 1800, T0 + 5 * 3600 + 1).to_fields()
+        }
+        .validate()
+        .expect("valid"),
     ];
     // Bounds are inclusive: a window of one instant returns the readings at that instant.
     let instant = data[17].timestamp;

@@ -6,3 +6,4 @@ pub mod emulator;
 pub mod fixtures;
 pub mod process;
 pub mod queue_conformance;
+pub mod result_conformance;

@@ -9,6 +9,7 @@ use airq_common::store::{collect, ReadingStore};
 use airq_common::testing::emulator::{unique_name, Emulator};
 use airq_common::testing::fixtures::{expected, readings, T0};
 use airq_common::time::hour_bucket;
+use airq_common::query::QueryFields;
 use airq_common::Query;
 use futures::StreamExt;
 
@@ -26,14 +27,12 @@ async fn fresh() -> Arc<dyn ReadingStore> {
 airq_common::store_conformance_tests!(fresh());
 
 fn window(start: i64, end: i64, country: Option<&str>) -> Query {
-    Query {
-        start,
-        end,
+    QueryFields {
         country: country.map(str::to_string),
-        band: None,
-        min_aqi: 0,
-        max_aqi: 10,
+        ..Query::window(start, end).expect("valid").to_fields()
     }
+    .validate()
+    .expect("valid")
 }
 
 /// Sums DynamoDB's ScannedCount over a query's pages.
@@ -85,10 +84,12 @@ async fn a_selective_query_reads_its_partition_not_the_table() {
     assert_eq!(scanned_all, hour_items, "read exactly that hour's items");
 
     // A filter on band or index does not change what is read, only what is returned.
-    let band = Query {
+    let band = QueryFields {
         band: Some(airq_common::Band::High),
-        ..de.clone()
-    };
+        ..de.to_fields()
+    }
+    .validate()
+    .expect("valid");
     let (scanned_band, returned_band) = scanned(&store, &band).await;
     assert_eq!(scanned_band, de_items);
     assert_eq!(returned_band, expected(&data, &band).len());

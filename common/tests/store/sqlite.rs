@@ -5,6 +5,7 @@ use std::sync::Arc;
 use airq_common::store::sqlite::SqliteStore;
 use airq_common::store::ReadingStore;
 use airq_common::testing::fixtures::{readings, T0};
+use airq_common::query::QueryFields;
 use airq_common::Query;
 
 /// A fresh store in its own temporary directory. The directory is leaked on purpose for the test's lifetime
@@ -33,14 +34,12 @@ async fn data_survives_reopening() {
 }
 
 fn window(country: Option<&str>) -> Query {
-    Query {
-        start: T0,
-        end: T0 + 3600,
+    QueryFields {
         country: country.map(str::to_string),
-        band: None,
-        min_aqi: 0,
-        max_aqi: 10,
+        ..Query::window(T0, T0 + 3600).expect("valid").to_fields()
     }
+    .validate()
+    .expect("valid")
 }
 
 #[tokio::test]

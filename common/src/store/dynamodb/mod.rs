@@ -138,27 +138,12 @@ where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug + Send + Sync + 'static,
 {
-    let transient = match &err {
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
-            true
-        }
-        SdkError::ServiceError(e) => matches!(
-            e.err().code(),
-            Some(
-                "ProvisionedThroughputExceededException"
-                    | "ThrottlingException"
-                    | "RequestLimitExceeded"
-                    | "InternalServerError"
-                    | "ServiceUnavailable"
-            )
-        ),
-        _ => false,
-    };
+    let failure = crate::aws::error::classify(&err);
     StoreError::DynamoDb {
         operation,
         table: table.to_string(),
-        message: aws_sdk_dynamodb::error::DisplayErrorContext(&err).to_string(),
-        transient,
+        message: failure.message,
+        transient: failure.transient,
     }
 }
 

@@ -20,3 +20,14 @@ pub async fn sdk_config() -> SdkConfig {
         .await
         .clone()
 }
+
+pub mod error;
+
+/// An S3 client on the shared configuration. Path-style addressing when an endpoint is configured (an emulator
+/// on loopback has no per-bucket host names).
+pub fn s3_client(config: &SdkConfig) -> aws_sdk_s3::Client {
+    let s3_config = aws_sdk_s3::config::Builder::from(config)
+        .force_path_style(config.endpoint_url().is_some())
+        .build();
+    aws_sdk_s3::Client::from_conf(s3_config)
+}

@@ -1,0 +1,5 @@
+//! Result store tests: the conformance suite on every backend, and what only the embedded store does (a budget
+//! with eviction).
+
+mod aws;
+mod sqlite;
