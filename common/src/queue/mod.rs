@@ -130,7 +130,47 @@ pub trait QueueService: Send + Sync + 'static {
     async fn remove(&self, name: &str) -> Result<(), QueueError>;
     /// Checks that the backend is reachable (readiness probes).
     async fn check(&self) -> Result<(), QueueError>;
+    /// Marks the queue's owner alive now. [`create`](Self::create) stamps a first heartbeat, so a queue is never
+    /// without one while its owner lives; a gateway then beats every [`HEARTBEAT_EVERY`] so that
+    /// [`remove_orphans`] can tell its reply queue from one whose gateway died.
+    async fn heartbeat(&self, name: &str) -> Result<(), QueueError>;
+    /// The queues whose names start with `prefix` (dead-letter queues excepted), with their last heartbeat.
+    async fn list(&self, prefix: &str) -> Result<Vec<QueueInfo>, QueueError>;
     fn describe(&self) -> String;
+}
+
+/// How often a gateway marks its reply queue alive.
+pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(30);
+/// How long without a heartbeat before a reply queue counts as orphaned: ten missed beats, so a gateway that is
+/// merely slow or briefly cut off from the backend is never taken for dead.
+pub const ORPHAN_AFTER: Duration = Duration::from_secs(300);
+
+/// A queue as [`QueueService::list`] sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueInfo {
+    pub name: String,
+    /// The last heartbeat, in milliseconds since the epoch; `None` for a queue that never had one.
+    pub heartbeat_ms: Option<i64>,
+}
+
+/// Removes the queues under `prefix` whose owner is gone: no heartbeat for `stale_after` (or none ever). Returns
+/// their names. Any number of gateways may run this at once: removing a missing queue is not an error. The
+/// messages in a removed reply queue are only notices; the answers are in the result store.
+pub async fn remove_orphans(
+    service: &dyn QueueService,
+    prefix: &str,
+    stale_after: Duration,
+) -> Result<Vec<String>, QueueError> {
+    let now = crate::protocol::now_ms();
+    let stale = i64::try_from(stale_after.as_millis()).unwrap_or(i64::MAX);
+    let mut removed = Vec::new();
+    for queue in service.list(prefix).await? {
+        if queue.heartbeat_ms.is_none_or(|t| now.saturating_sub(t) > stale) {
+            service.remove(&queue.name).await?;
+            removed.push(queue.name);
+        }
+    }
+    Ok(removed)
 }
 
 #[derive(Debug, thiserror::Error)]

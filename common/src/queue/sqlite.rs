@@ -30,7 +30,8 @@ const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS queues (
     name         TEXT PRIMARY KEY,
     max_receives INTEGER NOT NULL,
-    created_ms   INTEGER NOT NULL
+    created_ms   INTEGER NOT NULL,
+    heartbeat_ms INTEGER
 );
 CREATE TABLE IF NOT EXISTS queue_messages (
     seq           INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -85,9 +86,18 @@ pub struct SqliteQueues {
 impl SqliteQueues {
     pub fn open(path: &str) -> Result<Self, QueueError> {
         let pool = open_pool(path, 8)?;
-        pool.get()
-            .map_err(crate::store::StoreError::from)?
-            .execute_batch(SCHEMA)?;
+        let conn = pool.get().map_err(crate::store::StoreError::from)?;
+        conn.execute_batch(SCHEMA)?;
+        // Files made before queues had heartbeats: add the column (an error only says it is there already).
+        let has_heartbeat: bool = conn.query_row(
+            "SELECT COUNT(*) > 0 FROM pragma_table_info('queues') WHERE name = 'heartbeat_ms'",
+            [],
+            |r| r.get(0),
+        )?;
+        if !has_heartbeat {
+            conn.execute_batch("ALTER TABLE queues ADD COLUMN heartbeat_ms INTEGER")?;
+        }
+        drop(conn);
         let key = Path::new(path)
             .canonicalize()
             .map(|p| p.display().to_string())
@@ -141,7 +151,8 @@ impl QueueService for SqliteQueues {
         let (n, max) = (name.to_string(), options.max_receives);
         let max_receives = Self::blocking(&self.pool, move |conn| {
             conn.execute(
-                "INSERT INTO queues (name, max_receives, created_ms) VALUES (?1, ?2, ?3) ON CONFLICT (name) DO NOTHING",
+                "INSERT INTO queues (name, max_receives, created_ms, heartbeat_ms) VALUES (?1, ?2, ?3, ?3)
+                 ON CONFLICT (name) DO NOTHING",
                 params![n, max, now_ms()],
             )?;
             let max: u32 = conn.query_row("SELECT max_receives FROM queues WHERE name = ?1", [&n], |r| r.get(0))?;
@@ -183,6 +194,40 @@ impl QueueService for SqliteQueues {
         Self::blocking(&self.pool, |conn| {
             conn.query_row("SELECT COUNT(*) FROM queues", [], |_| Ok(()))?;
             Ok(())
+        })
+        .await
+    }
+
+    async fn heartbeat(&self, name: &str) -> Result<(), QueueError> {
+        let n = name.to_string();
+        Self::blocking(&self.pool, move |conn| {
+            let updated = conn.execute(
+                "UPDATE queues SET heartbeat_ms = ?2 WHERE name = ?1",
+                params![n, now_ms()],
+            )?;
+            if updated == 0 {
+                return Err(QueueError::NoSuchQueue(n));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<super::QueueInfo>, QueueError> {
+        let prefix = prefix.to_string();
+        Self::blocking(&self.pool, move |conn| {
+            let mut statement = conn.prepare(
+                "SELECT name, heartbeat_ms FROM queues WHERE substr(name, 1, length(?1)) = ?1 ORDER BY name",
+            )?;
+            let queues = statement
+                .query_map([&prefix], |r| {
+                    Ok(super::QueueInfo {
+                        name: r.get(0)?,
+                        heartbeat_ms: r.get(1)?,
+                    })
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(queues)
         })
         .await
     }

@@ -212,6 +212,7 @@ impl QueueService for SqsQueues {
             }
             Err(e) => return Err(e),
         };
+        self.tag_heartbeat(name, &url).await?;
         Ok(self.handle(name, url))
     }
 
@@ -247,8 +248,80 @@ impl QueueService for SqsQueues {
         Ok(())
     }
 
+    async fn heartbeat(&self, name: &str) -> Result<(), QueueError> {
+        let url = self.url(name).await?;
+        self.tag_heartbeat(name, &url).await
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<super::QueueInfo>, QueueError> {
+        let mut urls = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let page = self
+                .client
+                .list_queues()
+                .queue_name_prefix(prefix)
+                .max_results(1000)
+                .set_next_token(token.take())
+                .send()
+                .await
+                .map_err(|e| sqs_error("ListQueues", prefix, e))?;
+            urls.extend(page.queue_urls().iter().cloned());
+            match page.next_token() {
+                Some(next) if !next.is_empty() => token = Some(next.to_string()),
+                _ => break,
+            }
+        }
+        let mut queues = Vec::new();
+        for url in urls {
+            let Some(name) = url.rsplit('/').next().map(str::to_string) else {
+                continue;
+            };
+            if !name.starts_with(prefix) || name.ends_with("-dlq") {
+                continue;
+            }
+            let tags = match self.client.list_queue_tags().queue_url(&url).send().await {
+                Ok(tags) => tags,
+                // Removed since it was listed (another sweeper, a gateway stopping): not there any more.
+                Err(e) if is_missing_queue(e.code()) => continue,
+                Err(e) => return Err(sqs_error("ListQueueTags", &name, e)),
+            };
+            let heartbeat_ms = tags
+                .tags()
+                .and_then(|t| t.get(HEARTBEAT_TAG))
+                .and_then(|v| v.parse().ok());
+            queues.push(super::QueueInfo { name, heartbeat_ms });
+        }
+        queues.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(queues)
+    }
+
     fn describe(&self) -> String {
         "sqs".to_string()
+    }
+}
+
+/// The queue tag holding the owner's last heartbeat (milliseconds since the epoch): SQS tags are the one
+/// place a queue can carry it without another service.
+pub const HEARTBEAT_TAG: &str = "airq:heartbeat";
+
+impl SqsQueues {
+    async fn tag_heartbeat(&self, name: &str, url: &str) -> Result<(), QueueError> {
+        match self
+            .client
+            .tag_queue()
+            .queue_url(url)
+            .tags(HEARTBEAT_TAG, crate::protocol::now_ms().to_string())
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if is_missing_queue(e.code()) => {
+                self.forget(name);
+                Err(QueueError::NoSuchQueue(name.to_string()))
+            }
+            Err(e) => Err(sqs_error("TagQueue", name, e)),
+        }
     }
 }
 

@@ -254,6 +254,40 @@ pub async fn queues_are_isolated_and_removable(service: Arc<dyn QueueService>, n
         .expect("create is idempotent");
 }
 
+/// Queues carry a heartbeat from creation; `remove_orphans` removes exactly those under its prefix whose
+/// heartbeat is older than the limit, and leaves the others (and every queue outside the prefix) alone.
+pub async fn orphans_are_found_by_their_heartbeat(service: Arc<dyn QueueService>, name: String) {
+    let prefix = format!("{name}-reply");
+    let (alive, dead) = (format!("{prefix}-alive"), format!("{prefix}-dead"));
+    let outside = format!("{name}-other");
+    for q in [&alive, &dead, &outside] {
+        service.create(q, &options(0)).await.expect("create");
+    }
+    let listed = service.list(&format!("{prefix}-")).await.expect("list");
+    let names: Vec<&str> = listed.iter().map(|q| q.name.as_str()).collect();
+    assert_eq!(names, [alive.as_str(), dead.as_str()]);
+    let now = crate::protocol::now_ms();
+    assert!(
+        listed.iter().all(|q| q.heartbeat_ms.is_some_and(|t| (now - t).abs() < 60_000)),
+        "created queues carry a fresh heartbeat: {listed:?}"
+    );
+    let stale_after = Duration::from_millis(1500);
+    // Time passes for both; only one owner beats. (Waiting here is the point: staleness is about time.)
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    service.heartbeat(&alive).await.expect("heartbeat");
+    let removed = crate::queue::remove_orphans(service.as_ref(), &format!("{prefix}-"), stale_after)
+        .await
+        .expect("sweep");
+    assert_eq!(removed, [dead.clone()]);
+    assert!(matches!(service.open(&dead).await, Err(QueueError::NoSuchQueue(_))));
+    service.open(&alive).await.expect("the live one stays");
+    service.open(&outside).await.expect("outside the prefix stays");
+    assert!(matches!(
+        service.heartbeat(&dead).await,
+        Err(QueueError::NoSuchQueue(_))
+    ));
+}
+
 /// Generates one `#[tokio::test]` per queue conformance case.
 #[macro_export]
 macro_rules! queue_conformance_tests {
@@ -261,7 +295,8 @@ macro_rules! queue_conformance_tests {
         $crate::queue_conformance_tests!(@cases $make;
             send_receive_delete, redelivery_after_visibility_timeout, dead_letter_after_max_receives,
             long_poll_wakes_on_send, a_stopped_receive_takes_nothing, nothing_lost_when_a_consumer_dies,
-            extend_keeps_a_message_hidden, large_send_batches, too_large_is_refused_whole, queues_are_isolated_and_removable);
+            extend_keeps_a_message_hidden, large_send_batches, too_large_is_refused_whole, queues_are_isolated_and_removable,
+            orphans_are_found_by_their_heartbeat);
     };
     (@cases $make:expr; $($case:ident),+) => {
         $(
