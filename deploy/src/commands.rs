@@ -16,7 +16,7 @@ use crate::local::{LocalFleet, LocalOptions};
 use crate::plan::{self, Desired, LaunchSettings, Observed, Plan, Upload};
 use crate::roles::{ArtifactLocation, RoleOptions};
 use crate::stack::StackName;
-use crate::status::{Depth, Node, Status};
+use crate::status::Status;
 use crate::{autoscale, iam};
 
 fn write_err(e: std::io::Error) -> DeployError {
@@ -391,33 +391,8 @@ async fn local_status(
     json_out: bool,
     out: &mut (dyn Write + Send),
 ) -> Result<(), DeployError> {
-    let options = local_options(stack, local);
-    let fleet = LocalFleet::open(options.clone()).await?;
-    let nodes = fleet
-        .all_members()?
-        .into_iter()
-        .map(|m| Node {
-            id: m.id,
-            role: "worker".into(),
-            state: m.state,
-            address: None,
-            artifact: None,
-        })
-        .collect();
-    let mut status = Status::new(
-        stack.as_str(),
-        &format!("local {}", options.state_dir.display()),
-        nodes,
-    );
-    let depth = fleet.depth().await?;
-    status.queue = Some(Depth {
-        visible: depth.visible,
-        in_flight: depth.in_flight,
-        dead_lettered: depth.dead_lettered,
-    });
-    let store = airq_common::open_store(&options.store).await?;
-    status.table_items = Some(store.count().await?);
-    status.table_items_note = format!("exact, {}", store.describe());
+    let fleet = LocalFleet::open(local_options(stack, local)).await?;
+    let status = crate::local::status::status(stack, &fleet).await?;
     print_status(&status, json_out, out)
 }
 
