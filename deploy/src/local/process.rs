@@ -43,7 +43,7 @@ fn now_ms() -> i64 {
 fn proc_stat(pid: i32) -> Option<(u64, bool)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name is in parentheses and may hold spaces; the fields after it are plain.
-    let rest = &stat[stat.rfind(')')? + 2..];
+    let rest = stat.get(stat.rfind(')')? + 2..)?;
     let fields: Vec<&str> = rest.split(' ').collect();
     let state = fields.first()?;
     let start_ticks = fields.get(19)?.parse().ok()?;
