@@ -7,7 +7,8 @@
 //! - [`iam`]: the least-privilege policies (instance role, trust, operator).
 //! - [`autoscale`]: the backlog-per-worker scaling policy (pure); [`fleet`]: `scale` and the autoscale loop
 //!   over any fleet.
-//! - [`aws`]: the AWS provider (observe, apply, status, scale, down); [`local`]: worker processes here.
+//! - [`aws`]: the AWS provider (observe, apply, status, scale, down); [`local`]: worker processes here, laid out
+//!   like `aws` (`fleet`, `status`).
 //! - [`error`]: errors that name the resource and the permission or limit.
 
 pub mod autoscale;

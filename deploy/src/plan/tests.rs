@@ -1,7 +1,8 @@
 use std::time::Duration;
 
 use super::*;
-use crate::stack::GroupKind;
+use crate::roles::{ArtifactLocation, RoleOptions};
+use crate::stack::{GroupKind, Role, StackName};
 
 fn desired() -> Desired {
     let stack: StackName = "prod".parse().expect("valid");

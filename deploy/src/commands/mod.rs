@@ -1,0 +1,143 @@
+//! The commands: each reads what it needs, calls the provider, and writes its report to `out`.
+//!
+//! This module dispatches a parsed command line to the right provider; `up` (with `plan`), `down`, `scale` (with
+//! `autoscale`) and the local provider's commands each have their own file.
+
+use std::future::Future;
+use std::io::Write;
+
+use aws_config::retry::RetryConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+
+use crate::aws::{self, Aws};
+use crate::cli::{Cli, Command, Provider};
+use crate::error::DeployError;
+use crate::iam;
+use crate::status::Status;
+
+fn write_err(e: std::io::Error) -> DeployError {
+    DeployError::Io {
+        what: "writing the report".into(),
+        source: e,
+    }
+}
+
+/// Writes one line of the report; a failed write is a [`DeployError::Io`].
+macro_rules! say {
+    ($out:expr, $($arg:tt)*) => {
+        writeln!($out, $($arg)*).map_err($crate::commands::write_err)
+    };
+}
+
+mod down;
+mod local;
+mod scale;
+mod up;
+
+pub use scale::policy;
+pub use up::prepare;
+
+/// The SDK configuration: the default chain, with the region override if given, and a standard retry policy.
+pub async fn sdk_config(region: Option<String>) -> SdkConfig {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .retry_config(RetryConfig::standard().with_max_attempts(5));
+    if let Some(region) = region {
+        loader = loader.region(Region::new(region));
+    }
+    loader.load().await
+}
+
+/// Runs one command.
+pub async fn run(
+    cli: Cli,
+    config: &SdkConfig,
+    out: &mut (dyn Write + Send),
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), DeployError> {
+    match cli.provider {
+        Provider::Local => {
+            local::run(&cli.stack, &cli.local, cli.command, cli.json, out, shutdown).await
+        }
+        Provider::Aws => {
+            let aws = Aws::new(config, cli.stack.clone())?;
+            run_aws(aws, cli.command, cli.json, out, shutdown).await
+        }
+    }
+}
+
+/// Runs one command on AWS.
+async fn run_aws(
+    aws: Aws,
+    command: Command,
+    json_out: bool,
+    out: &mut (dyn Write + Send),
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), DeployError> {
+    match command {
+        Command::Plan(args) => Box::pin(up::plan(&aws, &args, json_out, out)).await,
+        Command::Up { args, wait } => Box::pin(up::up(&aws, &args, wait, json_out, out)).await,
+        Command::IamPolicy {
+            account,
+            trust,
+            operator,
+        } => iam_policy(&aws, account, trust, operator, out).await,
+        Command::Status => {
+            let status = Box::pin(aws::status::status(&aws)).await?;
+            print_status(&status, json_out, out)
+        }
+        Command::Scale { workers, .. } => {
+            let fleet = aws::fleet::Ec2Fleet::open(aws).await?;
+            scale::scale(&fleet, workers, json_out, out).await
+        }
+        Command::Autoscale(args) => {
+            let fleet = aws::fleet::Ec2Fleet::open(aws).await?;
+            scale::autoscale(&fleet, &args, json_out, out, shutdown).await
+        }
+        Command::Down {
+            delete_data,
+            yes,
+            wait,
+        } => Box::pin(down::down(&aws, delete_data, yes, wait, json_out, out)).await,
+    }
+}
+
+/// `iam-policy`: prints the instance policy, the trust policy or the operator policy.
+async fn iam_policy(
+    aws: &Aws,
+    account: Option<String>,
+    trust: bool,
+    operator: bool,
+    out: &mut (dyn Write + Send),
+) -> Result<(), DeployError> {
+    let account = match account {
+        Some(a) => a,
+        None if trust => String::new(),
+        None => aws.account_id().await?,
+    };
+    let scope = iam::Scope::new(&aws.region, &account);
+    let policy = if trust {
+        iam::trust_policy()
+    } else if operator {
+        iam::operator_policy(&aws.stack, &scope)
+    } else {
+        iam::instance_policy(&aws.stack, &scope)
+    };
+    say!(
+        out,
+        "{}",
+        serde_json::to_string_pretty(&policy).unwrap_or_default()
+    )
+}
+
+/// Prints `status` for either provider.
+fn print_status(
+    status: &Status,
+    json_out: bool,
+    out: &mut (dyn Write + Send),
+) -> Result<(), DeployError> {
+    if json_out {
+        say!(out, "{}", serde_json::to_string(status).unwrap_or_default())
+    } else {
+        write!(out, "{status}").map_err(write_err)
+    }
+}
