@@ -117,6 +117,15 @@ pub fn encode(readings: &[Reading]) -> Vec<u8> {
     enc.take()
 }
 
+/// Encodes a page of readings as CSV rows (no header): the one page→CSV step of the direct and queued paths, so
+/// both produce the same bytes.
+pub fn encode_rows(encoder: &mut CsvEncoder, readings: &[Reading]) -> Vec<u8> {
+    for reading in readings {
+        encoder.write(reading);
+    }
+    encoder.take()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

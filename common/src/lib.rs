@@ -15,11 +15,15 @@
 //! - [`queue`]: the `JobQueue` trait and its SQLite and SQS backends.
 //! - [`store`]: the `ReadingStore` trait and its SQLite and DynamoDB backends.
 //! - [`synth`]: a deterministic synthetic feed generator shaped like the real data, for scale tests.
-//! - [`aws`], [`sqlite_pool`]: shared backend plumbing. [`shutdown`]: the Ctrl-C/SIGTERM signal.
+//! - [`backends`]: opening store, queues and result store from their URLs; [`defaults`]: shared defaults.
+//! - [`aws`], [`sqlite_pool`]: shared backend plumbing. [`shutdown`]: the one stop signal (a cancellation
+//!   token). [`telemetry`]: the one logging set-up.
 
 pub mod archive;
 pub mod aws;
+pub mod backends;
 pub mod csv_out;
+pub mod defaults;
 pub mod feed;
 pub mod index;
 pub mod protocol;
@@ -31,7 +35,9 @@ pub mod shutdown;
 pub mod sqlite_pool;
 pub mod store;
 pub mod synth;
+pub mod telemetry;
 pub mod time;
+pub mod units;
 
 #[cfg(feature = "test-support")]
 pub mod testing;
@@ -40,3 +46,4 @@ pub use index::Band;
 pub use query::{Query, QueryError};
 pub use reading::{ParseStats, Reading, SkipReason};
 pub use store::{open_store, ReadingStore, StoreError};
+pub use units::parse_bytes;

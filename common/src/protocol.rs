@@ -117,7 +117,12 @@ mod tests {
 
     #[test]
     fn reasons_have_stable_names() {
-        for r in [FailReason::InvalidQuery, FailReason::TooLarge, FailReason::Timeout, FailReason::Internal] {
+        for r in [
+            FailReason::InvalidQuery,
+            FailReason::TooLarge,
+            FailReason::Timeout,
+            FailReason::Internal,
+        ] {
             assert_eq!(FailReason::parse(r.as_str()), Some(r));
         }
     }

@@ -419,7 +419,8 @@ mod tests {
         ] {
             assert!(serde_json::from_str::<Query>(bad).is_err(), "{bad}");
         }
-        let round: Query = serde_json::from_str(&serde_json::to_string(&q).expect("ser")).expect("de");
+        let round: Query =
+            serde_json::from_str(&serde_json::to_string(&q).expect("ser")).expect("de");
         assert_eq!(round, q);
     }
 

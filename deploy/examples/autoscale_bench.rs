@@ -16,19 +16,16 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use airq_common::backends::BackendUrls;
 use airq_common::feed::FeedReader;
-use airq_common::queue::sqlite::SqliteQueues;
-use airq_common::queue::QueueService;
-use airq_common::store::sqlite::SqliteStore;
-use airq_common::store::ReadingStore;
+use airq_common::shutdown::CancellationToken;
 use airq_deploy::autoscale::Policy;
 use airq_deploy::fleet::{self, autoscale_loop, LoopOptions};
 use airq_deploy::local::{LocalFleet, LocalOptions};
-use airq_gateway::{Gateway, GatewayOptions};
+use airq_gateway::SystemBuilder;
 use anyhow::Context;
 use clap::Parser;
 use hdrhistogram::Histogram;
-use tokio::sync::watch;
 
 const SAMPLE: &[u8] = include_bytes!("../../data/feed/sensor-community-2019-04-16.json");
 
@@ -116,25 +113,16 @@ fn report(name: &str, o: &Outcome) {
 async fn run(args: &Args, worker_bin: &Path, autoscale: bool) -> anyhow::Result<Outcome> {
     let dir = tempfile::tempdir()?;
     let db = dir.path().join("airq.db").to_string_lossy().into_owned();
-    let store: Arc<dyn ReadingStore> = Arc::new(SqliteStore::open(&db)?);
-    store
+    let system = SystemBuilder::new(BackendUrls::embedded(&db))
+        .start()
+        .await?;
+    system
+        .backends
+        .store
         .upsert(&FeedReader::new(SAMPLE).collect::<Vec<_>>())
         .await?;
-    let queues: Arc<dyn QueueService> = Arc::new(SqliteQueues::open(&db)?);
-    let gateway = Gateway::start(
-        store,
-        queues,
-        airq_common::queue::DEFAULT_REQUEST_QUEUE,
-        GatewayOptions::default(),
-    )
-    .await?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let base = format!("http://{}", listener.local_addr()?);
-    let (stop, stopped) = watch::channel(false);
-    let wait_stop = |mut rx: watch::Receiver<bool>| async move {
-        let _ = rx.wait_for(|s| *s).await;
-    };
-    let server = tokio::spawn(gateway.run(listener, wait_stop(stopped.clone())));
+    let base = system.base_url();
+    let stop = CancellationToken::new();
     let fleet = Arc::new(
         LocalFleet::open(LocalOptions {
             state_dir: dir.path().join("stack"),
@@ -167,22 +155,27 @@ async fn run(args: &Args, worker_bin: &Path, autoscale: bool) -> anyhow::Result<
             fleet.clone(),
             first_worker.clone(),
             most.clone(),
-            stopped.clone(),
+            stop.clone(),
         );
         Some(tokio::spawn(async move {
-            autoscale_loop(fleet.as_ref(), &options, wait_stop(stopped), |tick| {
-                if let Ok(t) = tick {
-                    if let Some(o) = &t.outcome {
-                        most.fetch_max(o.after, Ordering::Relaxed);
-                        if !o.launched.is_empty() {
-                            first
-                                .lock()
-                                .unwrap_or_else(|p| p.into_inner())
-                                .get_or_insert(start.elapsed());
+            autoscale_loop(
+                fleet.as_ref(),
+                &options,
+                stopped.cancelled_owned(),
+                |tick| {
+                    if let Ok(t) = tick {
+                        if let Some(o) = &t.outcome {
+                            most.fetch_max(o.after, Ordering::Relaxed);
+                            if !o.launched.is_empty() {
+                                first
+                                    .lock()
+                                    .unwrap_or_else(|p| p.into_inner())
+                                    .get_or_insert(start.elapsed());
+                            }
                         }
                     }
-                }
-            })
+                },
+            )
             .await
         }))
     } else {
@@ -252,11 +245,11 @@ async fn run(args: &Args, worker_bin: &Path, autoscale: bool) -> anyhow::Result<
         fleet.wait_stopped(Duration::from_secs(30)).await?;
         None
     };
-    let _ = stop.send(true);
+    stop.cancel();
     if let Some(l) = looping {
         l.await??;
     }
-    server.await??;
+    system.shutdown().await?;
     let first_worker = *first_worker.lock().unwrap_or_else(|p| p.into_inner());
     Ok(Outcome {
         first_worker,

@@ -5,22 +5,14 @@ use clap::Parser;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    airq_common::telemetry::init(
+        airq_common::telemetry::LogFormat::Text,
+        airq_common::telemetry::TOOL_LEVEL,
+    );
     let cli = Cli::parse();
     let config = airq_deploy::commands::sdk_config(cli.region.clone()).await;
     let mut out = std::io::stdout();
-    match airq_deploy::commands::run(
-        cli,
-        &config,
-        &mut out,
-        airq_common::shutdown::shutdown_signal(),
-    )
-    .await
+    match airq_deploy::commands::run(cli, &config, &mut out, airq_common::shutdown::signal()).await
     {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

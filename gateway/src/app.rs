@@ -1,20 +1,21 @@
-//! Assembling a gateway: its reply queue, its state, its background tasks, its server, and its clean exit.
+//! Assembling one gateway: its reply queue, its state, its background tasks, its server, and its clean exit.
 
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
-use airq_common::queue::{QueueError, QueueOptions, QueueService};
-use airq_common::store::ReadingStore;
+use airq_common::backends::Backends;
+use airq_common::queue::{QueueError, QueueOptions, HEARTBEAT_EVERY, ORPHAN_AFTER};
+use airq_common::shutdown::{CancellationToken, TaskTracker};
 use tokio::net::TcpListener;
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::Semaphore;
 use uuid::Uuid;
 
-use crate::replies;
-use crate::results::{Limits, Results};
+use crate::background::{self, SweepPlan};
 use crate::routes::{self, RequestLimits};
 use crate::server::{self, ServerLimits};
 use crate::state::{AppState, Settings};
+use crate::waiters::Waiters;
 
 /// The reply-queue name prefix when none is configured.
 pub const DEFAULT_REPLY_QUEUE_PREFIX: &str = "airq-reply";
@@ -24,7 +25,6 @@ pub const DEFAULT_REPLY_QUEUE_PREFIX: &str = "airq-reply";
 pub struct GatewayOptions {
     /// Direct answers in flight at most; beyond that, queries are queued.
     pub direct_limit: usize,
-    pub results: Limits,
     pub settings: Settings,
     pub request: RequestLimits,
     pub server: ServerLimits,
@@ -33,17 +33,18 @@ pub struct GatewayOptions {
     /// This gateway's reply queue is named `<prefix>-<uuid>`. A deployed stack sets a prefix of its own so that
     /// its IAM policy can name its queues and `airq-deploy down` can find reply queues a dead gateway left.
     pub reply_queue_prefix: String,
+    /// How often the reply queue is marked alive.
+    pub heartbeat_every: Duration,
+    /// A reply queue without a heartbeat for this long is removed by any gateway's sweep.
+    pub orphan_after: Duration,
+    /// How often the result store and the reply queues are swept.
+    pub sweep_every: Duration,
 }
 
 impl Default for GatewayOptions {
     fn default() -> Self {
         GatewayOptions {
             direct_limit: 100,
-            results: Limits {
-                ttl: Duration::from_secs(600),
-                budget: 256 << 20,
-                job_deadline: Duration::from_secs(300),
-            },
             settings: Settings::default(),
             request: RequestLimits {
                 max_body: 64 * 1024,
@@ -55,6 +56,9 @@ impl Default for GatewayOptions {
             },
             max_receives: airq_common::queue::DEFAULT_MAX_RECEIVES,
             reply_queue_prefix: DEFAULT_REPLY_QUEUE_PREFIX.to_string(),
+            heartbeat_every: HEARTBEAT_EVERY,
+            orphan_after: ORPHAN_AFTER,
+            sweep_every: Duration::from_secs(30),
         }
     }
 }
@@ -68,32 +72,33 @@ pub struct Gateway {
 impl Gateway {
     /// Opens (creating if needed) the request queue and creates this gateway's own reply queue.
     pub async fn start(
-        store: Arc<dyn ReadingStore>,
-        queues: Arc<dyn QueueService>,
-        request_queue: &str,
+        backends: &Backends,
         options: GatewayOptions,
     ) -> Result<Gateway, QueueError> {
-        let requests = queues
+        let requests = backends
+            .queues
             .open_or_create(
-                request_queue,
+                &backends.request_queue,
                 &QueueOptions {
                     max_receives: options.max_receives,
                 },
             )
             .await?;
-        // One reply queue per gateway: two gateways never take each other's replies.
+        // One reply queue per gateway: two gateways never take each other's notices. Created with a heartbeat.
         let reply_to = format!("{}-{}", options.reply_queue_prefix, Uuid::new_v4().simple());
-        queues
+        backends
+            .queues
             .create(&reply_to, &QueueOptions { max_receives: 0 })
             .await?;
         let mut settings = options.settings.clone();
         settings.max_body = options.request.max_body;
         let state = AppState {
-            store,
-            queues,
+            store: backends.store.clone(),
+            queues: backends.queues.clone(),
             requests,
+            results: backends.results.clone(),
             reply_to,
-            results: Results::new(options.results),
+            waiters: Waiters::default(),
             direct: Arc::new(Semaphore::new(options.direct_limit)),
             settings,
             ready: Arc::new(AtomicBool::new(true)),
@@ -101,39 +106,47 @@ impl Gateway {
         Ok(Gateway { state, options })
     }
 
-    /// Serves until `shutdown` completes; then drains in-flight requests, stops the reply consumer and removes
-    /// the reply queue.
+    /// Serves until `stop` is cancelled; then drains in-flight requests, stops the background tasks and
+    /// removes the reply queue.
     pub async fn run(
         self,
         listener: TcpListener,
-        shutdown: impl std::future::Future<Output = ()>,
+        stop: CancellationToken,
     ) -> Result<(), QueueError> {
         let state = self.state;
-        let (stop_tx, stop_rx) = watch::channel(false);
-        let stopped = |mut rx: watch::Receiver<bool>| async move {
-            let _ = rx.wait_for(|stop| *stop).await;
-        };
+        let options = self.options;
+        let tasks = TaskTracker::new();
+        let background = CancellationToken::new();
         let replies = state.queues.open(&state.reply_to).await?;
-        let consumer = tokio::spawn(replies::consume(
+        tasks.spawn(background::notices(
             replies,
-            state.results.clone(),
-            stopped(stop_rx.clone()),
+            state.waiters.clone(),
+            background.clone(),
         ));
-        let sweep_every = (self.options.results.ttl / 10)
-            .clamp(Duration::from_millis(100), Duration::from_secs(5));
-        let sweeper = tokio::spawn(replies::sweep(
-            state.results.clone(),
-            sweep_every,
-            stopped(stop_rx),
+        tasks.spawn(background::heartbeat(
+            state.queues.clone(),
+            state.reply_to.clone(),
+            options.heartbeat_every,
+            background.clone(),
         ));
-        let app = routes::router(state.clone(), self.options.request);
+        tasks.spawn(background::sweep(
+            state.results.clone(),
+            state.queues.clone(),
+            SweepPlan {
+                every: options.sweep_every,
+                reply_prefix: options.reply_queue_prefix.clone(),
+                orphan_after: options.orphan_after,
+            },
+            background.clone(),
+        ));
+        tasks.close();
+        let app = routes::router(state.clone(), options.request);
         if let Ok(addr) = listener.local_addr() {
             tracing::info!(%addr, reply_queue = %state.reply_to, "airq-gateway listening");
         }
-        server::serve(listener, app, self.options.server, shutdown).await;
-        let _ = stop_tx.send(true);
-        let _ = consumer.await;
-        let _ = sweeper.await;
+        server::serve(listener, app, options.server, stop.cancelled()).await;
+        background.cancel();
+        tasks.wait().await;
         state.queues.remove(&state.reply_to).await?;
         tracing::info!(reply_queue = %state.reply_to, "airq-gateway stopped; reply queue removed");
         Ok(())

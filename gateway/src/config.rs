@@ -5,8 +5,11 @@ use std::time::Duration;
 
 use clap::Parser;
 
+use airq_common::backends::BackendUrls;
+use airq_common::results::ResultOptions;
+use airq_common::telemetry::LogFormat;
+
 use crate::app::GatewayOptions;
-use crate::results::Limits;
 use crate::routes::RequestLimits;
 use crate::server::ServerLimits;
 use crate::state::Settings;
@@ -21,26 +24,43 @@ pub struct GatewayConfig {
     #[arg(long, env = "AIRQ_STORE", default_value = airq_common::store::DEFAULT_STORE_URL)]
     pub store: String,
     /// Request queue: sqlite://PATH (queue airq-requests) or sqs://QUEUE-NAME.
-    #[arg(long, env = "AIRQ_QUEUE", default_value = "sqlite://./data/airq.db")]
+    #[arg(long, env = "AIRQ_QUEUE", default_value = airq_common::defaults::EMBEDDED_URL)]
     pub queue: String,
+    /// Result store for queued answers, shared by every gateway: sqlite://PATH or
+    /// dynamodb://TABLE?bucket=BUCKET (default: the SQLite store's file).
+    #[arg(long, env = "AIRQ_RESULTS")]
+    pub results: Option<String>,
     /// This gateway's reply queue is named PREFIX-<uuid> (a deployed stack uses airq-<stack>-reply).
     #[arg(long, env = "AIRQ_REPLY_QUEUE_PREFIX", default_value = crate::app::DEFAULT_REPLY_QUEUE_PREFIX)]
     pub reply_queue_prefix: String,
+    /// How often this gateway marks its reply queue alive.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    pub reply_queue_heartbeat: Duration,
+    /// A reply queue without a heartbeat for this long belongs to a dead gateway; any gateway's sweep removes it.
+    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+    pub reply_queue_orphan_after: Duration,
+    /// How often the result store (timeouts, expiry, freed space) and the reply queues are swept.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    pub sweep_every: Duration,
     /// Direct answers in flight at most; further queries are queued.
     #[arg(long, default_value_t = 100)]
     pub direct_limit: usize,
     /// How long a finished result stays fetchable.
     #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
     pub result_ttl: Duration,
-    /// Bytes of results held at most (oldest evicted first), e.g. 256MiB.
-    #[arg(long, default_value = "256MiB", value_parser = parse_bytes)]
-    pub result_cache: usize,
+    /// Stored (compressed) answers kept at most: on the embedded store the total on disk (answers already
+    /// fetched are evicted first); on AWS the largest one answer. Never held in memory.
+    #[arg(long, alias = "result-cache", env = "AIRQ_RESULT_BUDGET", default_value = "1GiB", value_parser = airq_common::parse_bytes)]
+    pub result_budget: u64,
     /// A queued job with no answer after this long is reported failed (504).
     #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
     pub job_deadline: Duration,
     /// Largest request body accepted.
     #[arg(long, default_value = "64KiB", value_parser = parse_bytes)]
     pub max_body: usize,
+    /// Log lines as text or JSON.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
     /// Time a client has to send its request headers, and its body.
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     pub read_timeout: Duration,
@@ -69,13 +89,10 @@ impl GatewayConfig {
     pub fn options(&self) -> GatewayOptions {
         GatewayOptions {
             direct_limit: self.direct_limit,
-            results: Limits {
-                ttl: self.result_ttl,
-                budget: self.result_cache,
-                job_deadline: self.job_deadline,
-            },
             settings: Settings {
                 max_body: self.max_body,
+                result_ttl: self.result_ttl,
+                job_deadline: self.job_deadline,
                 ..Settings::default()
             },
             request: RequestLimits {
@@ -87,47 +104,38 @@ impl GatewayConfig {
                 shutdown_grace: self.shutdown_grace,
             },
             reply_queue_prefix: self.reply_queue_prefix.clone(),
+            heartbeat_every: self.reply_queue_heartbeat,
+            orphan_after: self.reply_queue_orphan_after,
+            sweep_every: self.sweep_every,
             ..GatewayOptions::default()
         }
     }
-}
 
-/// Parses `1048576`, `64KiB`, `256MiB`, `1GiB` (also `KB`/`MB`/`GB`, taken as powers of 1024).
-pub fn parse_bytes(text: &str) -> Result<usize, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let number: usize = number
-        .parse()
-        .map_err(|_| format!("{text:?} is not a size such as 256MiB"))?;
-    let factor: usize = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "k" | "kb" | "kib" => 1 << 10,
-        "m" | "mb" | "mib" => 1 << 20,
-        "g" | "gb" | "gib" => 1 << 30,
-        other => {
-            return Err(format!(
-                "unknown size unit {other:?}; use B, KiB, MiB or GiB"
-            ))
+    pub fn urls(&self) -> BackendUrls {
+        BackendUrls {
+            store: self.store.clone(),
+            queue: self.queue.clone(),
+            results: self.results.clone(),
         }
-    };
-    number
-        .checked_mul(factor)
-        .ok_or_else(|| format!("{text:?} is too large"))
+    }
+
+    pub fn result_options(&self) -> ResultOptions {
+        ResultOptions {
+            budget: self.result_budget,
+            ..ResultOptions::default()
+        }
+    }
+
+    pub fn worker_settings(&self) -> airq_worker::Settings {
+        airq_worker::Settings {
+            concurrency: self.worker_concurrency,
+            ..airq_worker::Settings::default()
+        }
+    }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sizes() {
-        assert_eq!(parse_bytes("256MiB"), Ok(256 << 20));
-        assert_eq!(parse_bytes("64KiB"), Ok(64 << 10));
-        assert_eq!(parse_bytes("100"), Ok(100));
-        assert!(parse_bytes("12 parsecs").is_err());
-        assert!(parse_bytes("MiB").is_err());
-    }
+/// A size such as `64KiB`, as a `usize`.
+pub fn parse_bytes(text: &str) -> Result<usize, String> {
+    airq_common::parse_bytes(text)
+        .and_then(|n| usize::try_from(n).map_err(|_| format!("{text:?} is too large")))
 }

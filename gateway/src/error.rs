@@ -5,6 +5,29 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
+use airq_common::protocol::FailReason;
+use airq_common::results::{Failure, GoneReason};
+
+fn gone_message(reason: GoneReason) -> &'static str {
+    match reason {
+        GoneReason::Expired => "this result has expired; submit the query again",
+        GoneReason::Evicted => {
+            "this result was evicted to make room for newer ones; submit the query again"
+        }
+        GoneReason::Cancelled => "this job was cancelled",
+    }
+}
+
+/// The one mapping from why a job failed to the status its client sees.
+pub fn status_of(reason: FailReason) -> StatusCode {
+    match reason {
+        FailReason::InvalidQuery => StatusCode::BAD_REQUEST,
+        FailReason::TooLarge => StatusCode::INSUFFICIENT_STORAGE,
+        FailReason::Timeout => StatusCode::GATEWAY_TIMEOUT,
+        FailReason::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
 /// `{"error": ..., "field": ...}` with a fitting status. A 5xx shows a generic message and logs the cause.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -19,14 +42,10 @@ pub enum ApiError {
     NotFound,
     #[error("no such route; see POST/GET /api/query and GET/DELETE /results/<id>")]
     NoRoute,
-    #[error("this result has expired or was evicted; submit the query again")]
-    Gone,
-    #[error("{message}")]
-    JobFailed {
-        status: u16,
-        message: String,
-        field: Option<String>,
-    },
+    #[error("{}", gone_message(*.0))]
+    Gone(GoneReason),
+    #[error("{}", .0.message)]
+    JobFailed(Failure),
     #[error("the service is not available: {0}")]
     Unavailable(String),
     #[error("internal error: {0}")]
@@ -56,15 +75,11 @@ impl IntoResponse for ApiError {
             ApiError::NotFound | ApiError::NoRoute => {
                 (StatusCode::NOT_FOUND, None, self.to_string())
             }
-            ApiError::Gone => (StatusCode::GONE, None, self.to_string()),
-            ApiError::JobFailed {
-                status,
-                message,
-                field,
-            } => (
-                StatusCode::from_u16(*status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-                field.clone(),
-                message.clone(),
+            ApiError::Gone(_) => (StatusCode::GONE, None, self.to_string()),
+            ApiError::JobFailed(failure) => (
+                status_of(failure.reason),
+                failure.field.clone(),
+                failure.message.clone(),
             ),
             ApiError::Unavailable(cause) => {
                 tracing::warn!(cause = %cause, "service unavailable");

@@ -4,19 +4,24 @@
 //! beyond that, or when the client sends `Prefer: respond-async`, it is queued for a worker and the client gets
 //! `202` with the job's id and polls `/results/<id>`.
 //!
-//! Layout: [`config`] (command line), [`app`] (assembling and running a gateway), [`routes`] (HTTP handlers),
-//! [`results`] (the table of queued jobs and results), [`replies`] (the reply-queue consumer), [`server`] (the
-//! hyper loop with timeouts and graceful shutdown), [`standalone`] (master, workers and gateway in one
-//! process), [`state`], [`error`].
+//! Layout: [`config`] (command line), [`system`] (the one assembly of gateway, workers and ingest), [`app`]
+//! (one gateway: its reply queue, state and background tasks), [`routes`] (HTTP handlers), [`background`]
+//! (notices, reply-queue heartbeat, sweeps), [`waiters`] (wake-ups for `?wait=`), [`server`] (the hyper loop
+//! with timeouts and graceful shutdown), [`standalone`] (the binary's run), [`state`], [`error`].
+//!
+//! Queued results are not kept here: every job's record and answer are in the shared result store, so any
+//! gateway answers for any job, and a gateway that dies loses nothing.
 
 pub mod app;
+pub mod background;
 pub mod config;
 pub mod error;
-pub mod replies;
-pub mod results;
 pub mod routes;
 pub mod server;
 pub mod standalone;
 pub mod state;
+pub mod system;
+pub mod waiters;
 
 pub use app::{Gateway, GatewayOptions};
+pub use system::{IngestPlan, System, SystemBuilder};

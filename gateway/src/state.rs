@@ -5,19 +5,23 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use airq_common::queue::{JobQueue, QueueService};
+use airq_common::results::ResultStore;
 use airq_common::store::ReadingStore;
 use tokio::sync::Semaphore;
 
-use crate::results::Results;
+use crate::waiters::Waiters;
 
 #[derive(Clone)]
 pub struct AppState {
     pub store: Arc<dyn ReadingStore>,
     pub queues: Arc<dyn QueueService>,
     pub requests: Arc<dyn JobQueue>,
+    /// Every queued job's record and answer, shared with every other gateway and the workers.
+    pub results: Arc<dyn ResultStore>,
     /// This gateway's own reply queue's name, carried in every job it queues.
     pub reply_to: String,
-    pub results: Results,
+    /// Clients waiting here (`?wait=`) for a job to end, woken by the workers' notices.
+    pub waiters: Waiters,
     /// Permits for direct answers: while one is free a query is answered directly, otherwise it is queued.
     pub direct: Arc<Semaphore>,
     pub settings: Settings,
@@ -41,15 +45,21 @@ pub struct Settings {
     pub retry_after_secs: u64,
     /// Largest request body accepted (the legacy query body is well under 1 KiB).
     pub max_body: usize,
+    /// How long a finished result stays fetchable.
+    pub result_ttl: Duration,
+    /// A queued job with no answer by then is reported failed (504).
+    pub job_deadline: Duration,
 }
 
 impl Default for Settings {
     fn default() -> Self {
         Settings {
-            page_size: 2000,
+            page_size: airq_common::defaults::PAGE_SIZE,
             max_wait: Duration::from_secs(30),
             retry_after_secs: 1,
             max_body: 64 * 1024,
+            result_ttl: Duration::from_secs(600),
+            job_deadline: Duration::from_secs(300),
         }
     }
 }

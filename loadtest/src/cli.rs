@@ -34,12 +34,7 @@ pub async fn main(cli: Cli) -> anyhow::Result<ExitCode> {
                 .await
                 .context("binding")?;
             println!("ceiling listening on http://{}", listener.local_addr()?);
-            crate::ceiling::serve(
-                listener,
-                body.into(),
-                airq_common::shutdown::shutdown_signal(),
-            )
-            .await;
+            crate::ceiling::serve(listener, body.into(), airq_common::shutdown::signal()).await;
             Ok(ExitCode::SUCCESS)
         }
         (None, args) if args.url.is_some() => {

@@ -5,12 +5,10 @@ use clap::Parser;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    airq_common::telemetry::init(
+        airq_common::telemetry::LogFormat::Text,
+        airq_common::telemetry::TOOL_LEVEL,
+    );
     match airq_loadtest::cli::main(Cli::parse()).await {
         Ok(code) => code,
         Err(e) => {

@@ -9,7 +9,7 @@ use crate::source::Format;
 /// Readings per store write by default. Each SQLite batch is one transaction, so larger batches cost less per
 /// reading; 20,000 readings are a few MB in memory, and two batches are in the pipeline at most (see
 /// `docs/benchmarks.md` for the measurements behind the figure).
-pub const DEFAULT_BATCH: usize = 20_000;
+pub const DEFAULT_BATCH: usize = airq_common::defaults::INGEST_BATCH;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -20,6 +20,9 @@ pub const DEFAULT_BATCH: usize = 20_000;
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// Log lines as text or JSON.
+    #[arg(long, global = true, value_enum, default_value_t = airq_common::telemetry::LogFormat::Text)]
+    pub log_format: airq_common::telemetry::LogFormat,
 }
 
 #[derive(Debug, Subcommand)]

@@ -8,7 +8,6 @@
 //! the readings parsed ahead of the writer are counted in the summary as not written rather than dropped
 //! silently.
 
-use std::future::Future;
 use std::io::Read;
 use std::sync::Arc;
 use std::time::Instant;
@@ -16,10 +15,11 @@ use std::time::Instant;
 use airq_common::archive::ArchiveReader;
 use airq_common::feed::FeedReader;
 use airq_common::reading::ParseStats;
+use airq_common::shutdown::CancellationToken;
 use airq_common::store::ReadingStore;
 use airq_common::Reading;
 use futures::{StreamExt, TryStreamExt};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 
 use crate::error::{chain, IngestError};
 use crate::http::{self, Fetched, Validators};
@@ -41,16 +41,6 @@ pub struct Ingest {
 /// What the parsing thread reports once its reader is done: the counts and any damage.
 type Finish = (ParseStats, Option<Damage>);
 
-/// Completes once `stop` is set to true; never, if its sender is gone (nobody can ask for a stop any more).
-fn stop_requested(stop: &watch::Receiver<bool>) -> impl Future<Output = ()> + Send + 'static {
-    let mut stop = stop.clone();
-    async move {
-        if stop.wait_for(|s| *s).await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    }
-}
-
 impl Ingest {
     /// Runs once. `validators` carry a URL's ETag/Last-Modified from one scheduled run to the next; they are
     /// replaced only after a body was read to its end without damage, so a damaged fetch is retried in full.
@@ -58,7 +48,7 @@ impl Ingest {
         &self,
         source: &Source,
         validators: &mut Validators,
-        stop: &watch::Receiver<bool>,
+        stop: &CancellationToken,
     ) -> Result<IngestSummary, IngestError> {
         let started = Instant::now();
         let format = self.format.unwrap_or_else(|| source.default_format());
@@ -83,7 +73,7 @@ impl Ingest {
                     error,
                 })?;
                 for path in files {
-                    if *stop.borrow() {
+                    if stop.is_cancelled() {
                         summary.interrupted = true;
                         break;
                     }
@@ -111,7 +101,7 @@ impl Ingest {
                     let stream = response
                         .bytes_stream()
                         .map_err(|e| std::io::Error::other(chain(&e.without_url())))
-                        .take_until(Box::pin(stop_requested(stop)));
+                        .take_until(Box::pin(stop.clone().cancelled_owned()));
                     let reader = tokio_util::io::SyncIoBridge::new(
                         tokio_util::io::StreamReader::new(stream),
                     );
@@ -133,7 +123,7 @@ impl Ingest {
         name: &str,
         bytes: &'static [u8],
         format: Format,
-        stop: &watch::Receiver<bool>,
+        stop: &CancellationToken,
     ) -> Result<IngestSummary, IngestError> {
         let started = Instant::now();
         let mut summary = IngestSummary {
@@ -155,7 +145,7 @@ impl Ingest {
         format: Format,
         name: &str,
         summary: &mut IngestSummary,
-        stop: &watch::Receiver<bool>,
+        stop: &CancellationToken,
     ) -> Result<(), IngestError> {
         let (tx, mut rx) = mpsc::channel::<Vec<Reading>>(2);
         let batch = self.batch.max(1);
@@ -164,7 +154,7 @@ impl Ingest {
         let parser = tokio::task::spawn_blocking(move || -> Finish {
             parse(input, format, &country, batch, &tx, &source_name)
         });
-        let stopped = stop_requested(stop);
+        let stopped = stop.clone().cancelled_owned();
         tokio::pin!(stopped);
         let mut interrupted = false;
         loop {

@@ -13,4 +13,4 @@ pub mod source;
 pub mod summary;
 
 pub use error::IngestError;
-pub use schedule::{jittered, run};
+pub use schedule::{jittered, run, run_on};

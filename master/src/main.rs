@@ -1,6 +1,5 @@
 //! `airq-master ingest ...`: parses the command line, runs, and maps the outcome to the exit status.
 
-use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use airq_master::config::{Cli, Command};
@@ -8,14 +7,9 @@ use clap::Parser;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
-    let Command::Ingest(args) = Cli::parse().command;
+    let cli = Cli::parse();
+    airq_common::telemetry::init(cli.log_format, airq_common::telemetry::SERVICE_LEVEL);
+    let Command::Ingest(args) = cli.command;
     let json = args.json;
     // Summaries go to stdout; a failed scheduled run is logged by the scheduler, a fatal error below.
     let print = |outcome: &Result<_, _>| match outcome {
@@ -26,7 +20,7 @@ async fn main() -> ExitCode {
         Ok(summary) => print!("{summary}"),
         Err(_) => {}
     };
-    match airq_master::run(&args, airq_common::shutdown::shutdown_signal(), print).await {
+    match airq_master::run(&args, airq_common::shutdown::on_signal(), print).await {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
         Err(e) => {

@@ -1,10 +1,11 @@
 //! Running ingest once, or every interval with jitter until stopped.
 
-use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
+use airq_common::shutdown::CancellationToken;
+use airq_common::store::ReadingStore;
 use rand::Rng;
-use tokio::sync::watch;
 
 use crate::config::IngestArgs;
 use crate::error::IngestError;
@@ -31,10 +32,20 @@ pub fn jittered(every: Duration, rng: &mut impl Rng) -> Duration {
 /// Returns whether the last run was complete (no damage, not interrupted): the exit status.
 pub async fn run(
     args: &IngestArgs,
-    shutdown: impl Future<Output = ()>,
-    mut report: impl FnMut(&Result<IngestSummary, IngestError>),
+    stop: CancellationToken,
+    report: impl FnMut(&Result<IngestSummary, IngestError>),
 ) -> Result<bool, IngestError> {
     let store = airq_common::open_store(&args.store).await?;
+    run_on(store, args, stop, report).await
+}
+
+/// [`run`] on a store the caller has opened already (standalone mode shares the gateway's).
+pub async fn run_on(
+    store: Arc<dyn ReadingStore>,
+    args: &IngestArgs,
+    stop: CancellationToken,
+    mut report: impl FnMut(&Result<IngestSummary, IngestError>),
+) -> Result<bool, IngestError> {
     let ingest = Ingest {
         store,
         format: args.format,
@@ -43,24 +54,20 @@ pub async fn run(
         http: http::client(args.http_timeout)?,
     };
     let source = Source::parse(&args.source);
-    let (stop_tx, stop_rx) = watch::channel(false);
     let mut validators = Validators::default();
-    tokio::pin!(shutdown);
     loop {
-        let mut stopping = false;
         let outcome = {
-            let run = ingest.run(&source, &mut validators, &stop_rx);
+            let run = ingest.run(&source, &mut validators, &stop);
             tokio::pin!(run);
             tokio::select! {
                 outcome = &mut run => outcome,
-                _ = &mut shutdown => {
+                _ = stop.cancelled() => {
                     tracing::info!("stop requested: finishing the batch in hand");
-                    stopping = true;
-                    let _ = stop_tx.send(true);
                     run.await
                 }
             }
         };
+        let stopping = stop.is_cancelled();
         report(&outcome);
         let complete = match outcome {
             Ok(summary) => summary.is_complete(),
@@ -77,7 +84,7 @@ pub async fn run(
         tracing::info!(next_in = %humantime::format_duration(round_to_ms(nap)), "next ingest scheduled");
         tokio::select! {
             _ = tokio::time::sleep(nap) => {}
-            _ = &mut shutdown => return Ok(complete),
+            _ = stop.cancelled() => return Ok(complete),
         }
     }
 }

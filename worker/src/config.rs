@@ -2,6 +2,9 @@
 
 use std::time::Duration;
 
+use airq_common::backends::BackendUrls;
+use airq_common::results::ResultOptions;
+use airq_common::telemetry::LogFormat;
 use clap::Parser;
 
 use crate::Settings;
@@ -10,11 +13,18 @@ use crate::Settings;
 #[command(name = "airq-worker", version, about = "Answers queued airq queries")]
 pub struct WorkerConfig {
     /// Reading store: sqlite://PATH or dynamodb://TABLE.
-    #[arg(long, env = "AIRQ_STORE", default_value = airq_common::store::DEFAULT_STORE_URL)]
+    #[arg(long, env = "AIRQ_STORE", default_value = airq_common::defaults::EMBEDDED_URL)]
     pub store: String,
     /// Request queue: sqlite://PATH (queue airq-requests) or sqs://QUEUE-NAME.
-    #[arg(long, env = "AIRQ_QUEUE", default_value = "sqlite://./data/airq.db")]
+    #[arg(long, env = "AIRQ_QUEUE", default_value = airq_common::defaults::EMBEDDED_URL)]
     pub queue: String,
+    /// Result store: sqlite://PATH or dynamodb://TABLE?bucket=BUCKET (default: the SQLite store's file).
+    #[arg(long, env = "AIRQ_RESULTS")]
+    pub results: Option<String>,
+    /// Stored (compressed) answers kept at most: on the embedded store the total on disk (answers already
+    /// fetched are evicted first); on AWS the largest one answer. A larger answer fails as too large.
+    #[arg(long, env = "AIRQ_RESULT_BUDGET", default_value = "1GiB", value_parser = airq_common::parse_bytes)]
+    pub result_budget: u64,
     /// Jobs run at once.
     #[arg(long, default_value_t = 4)]
     pub concurrency: usize,
@@ -25,9 +35,12 @@ pub struct WorkerConfig {
     /// in flight finish (it may hold jobs), so on SQS this also bounds how long a stop takes.
     #[arg(long, default_value = "20s", value_parser = humantime::parse_duration)]
     pub poll_wait: Duration,
-    /// Largest reply message in bytes; answers are split into parts no larger.
-    #[arg(long, default_value_t = airq_common::queue::DEFAULT_MAX_MESSAGE_BYTES)]
-    pub max_message_bytes: usize,
+    /// Compressed bytes per stored answer part.
+    #[arg(long, default_value = "256KiB", value_parser = airq_common::parse_bytes)]
+    pub part_size: u64,
+    /// Log lines as text or JSON.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
 }
 
 impl WorkerConfig {
@@ -35,9 +48,23 @@ impl WorkerConfig {
         Settings {
             concurrency: self.concurrency,
             visibility: self.visibility,
-            max_message_bytes: self.max_message_bytes,
             wait: self.poll_wait,
             ..Settings::default()
+        }
+    }
+
+    pub fn urls(&self) -> BackendUrls {
+        BackendUrls {
+            store: self.store.clone(),
+            queue: self.queue.clone(),
+            results: self.results.clone(),
+        }
+    }
+
+    pub fn result_options(&self) -> ResultOptions {
+        ResultOptions {
+            budget: self.result_budget,
+            part_bytes: usize::try_from(self.part_size).unwrap_or(usize::MAX),
         }
     }
 }

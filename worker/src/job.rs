@@ -1,176 +1,195 @@
-//! One job: parse, announce, query, encode, reply, acknowledge.
+//! One job: read it, start it in the result store, stream the answer into the store, finish, notify the asking
+//! gateway, acknowledge.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-
-use airq_common::csv_out::CsvEncoder;
-use airq_common::job::{encode_answer, Job, ReplyPart};
-use airq_common::queue::{JobQueue, Message, QueueError, QueueService};
+use airq_common::csv_out::{encode_rows, CsvEncoder};
+use airq_common::protocol::{FailReason, Job, Notice};
+use airq_common::queue::{Message, Receipt};
+use airq_common::results::answer::AnswerWriter;
+use airq_common::results::{Failure, JobStatus, Outcome, ResultError};
+use airq_common::Query;
 use futures::StreamExt;
+use serde::Deserialize;
 use tracing::Instrument;
+use uuid::Uuid;
 
 use crate::Worker;
 
-/// Reply queues by name, opened once each.
-#[derive(Clone)]
-pub(crate) struct ReplyQueues {
-    service: Arc<dyn QueueService>,
-    open: Arc<Mutex<HashMap<String, Arc<dyn JobQueue>>>>,
-}
-
-impl ReplyQueues {
-    pub(crate) fn new(service: Arc<dyn QueueService>) -> Self {
-        ReplyQueues {
-            service,
-            open: Default::default(),
-        }
-    }
-
-    async fn get(&self, name: &str) -> Result<Arc<dyn JobQueue>, QueueError> {
-        if let Some(q) = self.lock().get(name) {
-            return Ok(q.clone());
-        }
-        let queue = self.service.open(name).await?;
-        self.lock().insert(name.to_string(), queue.clone());
-        Ok(queue)
-    }
-
-    fn forget(&self, name: &str) {
-        self.lock().remove(name);
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<dyn JobQueue>>> {
-        self.open.lock().unwrap_or_else(|p| p.into_inner())
-    }
+/// A job whose query has not been validated yet: a job that names its id can always be answered, even when its
+/// query is not valid (an older or foreign gateway), instead of circling to the dead-letter queue.
+#[derive(Deserialize)]
+struct Envelope {
+    id: Uuid,
+    reply_to: String,
+    query: serde_json::Value,
 }
 
 /// How a job ended, for the decision to acknowledge it.
-enum Outcome {
-    /// Answered (or answered with an error): delete the job.
-    Done,
-    /// Nobody can ever use an answer (the gateway's reply queue is gone): delete the job.
-    Abandoned,
+enum Next {
+    /// The outcome is recorded (or nobody can use one): delete the job.
+    Delete,
     /// A failure that may pass: leave the job for redelivery (and the dead-letter queue after N receives).
     Retry,
 }
 
+/// Why streaming an answer stopped.
+enum StreamError {
+    Store(airq_common::StoreError),
+    Results(ResultError),
+}
+
 impl Worker {
     pub(crate) async fn handle(&self, message: Message) {
-        let job: Job = match serde_json::from_str(&message.body) {
-            Ok(job) => job,
+        let envelope: Envelope = match serde_json::from_str(&message.body) {
+            Ok(e) => e,
             Err(e) => {
-                // Without an id and a reply queue nobody can be told. Leave it: after its last receive it moves
-                // to the dead-letter queue, where an operator can inspect it.
+                // Without an id nobody can be told. Leave it: after its last receive it moves to the dead-letter
+                // queue, where an operator can inspect it.
                 tracing::warn!(message_id = %message.id, receive_count = message.receive_count, error = %e,
                     "job payload is not valid; leaving it for the dead-letter queue");
                 return;
             }
         };
-        let span =
-            tracing::info_span!("job", job_id = %job.id, receive_count = message.receive_count);
-        let outcome = self.run_job(&job, &message).instrument(span.clone()).await;
+        let span = tracing::info_span!("job", job_id = %envelope.id, receive_count = message.receive_count);
+        let next = self
+            .run_job(envelope, &message)
+            .instrument(span.clone())
+            .await;
         let _enter = span.enter();
-        match outcome {
-            Outcome::Done | Outcome::Abandoned => {
+        match next {
+            Next::Delete => {
                 if let Err(e) = self.requests.delete(&[message.receipt]).await {
-                    tracing::warn!(error = %e, "could not delete the finished job; it may be answered twice");
+                    tracing::warn!(error = %e, "could not delete the finished job; it may be run twice (harmlessly)");
                 }
             }
-            Outcome::Retry => tracing::info!("job left for redelivery"),
+            Next::Retry => tracing::info!("job left for redelivery"),
         }
     }
 
-    async fn run_job(&self, job: &Job, message: &Message) -> Outcome {
-        let replies = match self.replies.get(&job.reply_to).await {
-            Ok(q) => q,
-            Err(QueueError::NoSuchQueue(_)) => {
-                tracing::info!(reply_to = %job.reply_to, "the asking gateway is gone; dropping the job");
-                return Outcome::Abandoned;
+    async fn run_job(&self, envelope: Envelope, message: &Message) -> Next {
+        let id = envelope.id;
+        let query = match serde_json::from_value::<Job>(serde_json::json!({
+            "id": id, "query": envelope.query, "reply_to": envelope.reply_to, "submitted_at": 0,
+        })) {
+            Ok(job) => job.query,
+            Err(e) => {
+                let failure = Failure {
+                    reason: FailReason::InvalidQuery,
+                    message: format!("the queued query is not valid: {e}"),
+                    field: None,
+                };
+                return self
+                    .record(id, &envelope.reply_to, Outcome::Failed(failure))
+                    .await;
+            }
+        };
+        match self.results.start(id).await {
+            Ok(status) if status.is_pending() => {}
+            Ok(JobStatus::Unknown) => {
+                tracing::info!("no record of this job (expired, or never created); dropping it");
+                return Next::Delete;
+            }
+            Ok(status) => {
+                tracing::info!(
+                    ?status,
+                    "the job has already ended (answered, cancelled or timed out)"
+                );
+                return Next::Delete;
             }
             Err(e) => {
-                tracing::warn!(error = %e, "reply queue unreachable");
-                return Outcome::Retry;
+                tracing::warn!(error = %e, "could not start the job in the result store");
+                return Next::Retry;
             }
-        };
-        let send = |bodies: Vec<String>| {
-            let replies = replies.clone();
-            async move { replies.send(&bodies).await }
-        };
-        if job.query.start > job.query.end || job.query.min_aqi > job.query.max_aqi {
-            let failed = ReplyPart::Failed {
-                id: job.id,
-                http_status: 400,
-                error: "the query's bounds are inverted".into(),
-                field: None,
-            };
-            return match send(vec![to_json(&failed)]).await {
-                Ok(()) => Outcome::Done,
-                Err(e) => self.send_failed(&job.reply_to, e),
-            };
         }
-        // Tell the gateway the job is running; losing this notice is harmless.
-        let _ = send(vec![to_json(&ReplyPart::Running { id: job.id })]).await;
-
+        self.notices
+            .send(&envelope.reply_to, Notice::Running { id })
+            .await;
         let heartbeat = self.heartbeat(message.receipt.clone());
-        let answer = self.answer(job).await;
+        let streamed = self.stream_answer(id, &query).await;
         heartbeat.abort();
-        let bodies = match answer {
-            Ok(bodies) => bodies,
-            Err(Failure::Transient(e)) => {
-                tracing::warn!(error = %e, "query failed; will retry");
-                return Outcome::Retry;
+        match streamed {
+            Ok(true) => {
+                self.notices
+                    .send(&envelope.reply_to, Notice::Finished { id })
+                    .await;
+                Next::Delete
             }
-            Err(Failure::Permanent(e)) => {
-                tracing::error!(error = %e, "job failed");
-                vec![to_json(&ReplyPart::Failed {
-                    id: job.id,
-                    http_status: 500,
-                    error: "the query could not be answered".into(),
+            Ok(false) => {
+                tracing::info!(
+                    "another attempt finished first, or the job was cancelled or timed out"
+                );
+                Next::Delete
+            }
+            Err(StreamError::Store(e)) if e.is_transient() => {
+                tracing::warn!(error = %e, "store failed; will retry");
+                Next::Retry
+            }
+            Err(StreamError::Results(e)) if e.is_transient() => {
+                tracing::warn!(error = %e, "result store failed; will retry");
+                Next::Retry
+            }
+            Err(StreamError::Results(ResultError::TooLarge { size, limit })) => {
+                let failure = Failure {
+                    reason: FailReason::TooLarge,
+                    message: format!(
+                        "the answer is larger than the {limit} bytes (compressed) kept for one answer \
+                         (passed at {size}); narrow the query"
+                    ),
                     field: None,
-                })]
+                };
+                self.record(id, &envelope.reply_to, Outcome::Failed(failure))
+                    .await
             }
-        };
-        match send(bodies).await {
-            Ok(()) => Outcome::Done,
-            Err(e) => self.send_failed(&job.reply_to, e),
+            Err(e) => {
+                let cause = match e {
+                    StreamError::Store(e) => e.to_string(),
+                    StreamError::Results(e) => e.to_string(),
+                };
+                tracing::error!(error = %cause, "job failed");
+                let failure = Failure {
+                    reason: FailReason::Internal,
+                    message: "the query could not be answered".into(),
+                    field: None,
+                };
+                self.record(id, &envelope.reply_to, Outcome::Failed(failure))
+                    .await
+            }
         }
     }
 
-    fn send_failed(&self, reply_to: &str, e: QueueError) -> Outcome {
-        if matches!(e, QueueError::NoSuchQueue(_)) {
-            self.replies.forget(reply_to);
-            return Outcome::Abandoned;
+    /// Records a final outcome and tells the gateway.
+    async fn record(&self, id: Uuid, reply_to: &str, outcome: Outcome) -> Next {
+        match self.results.finish(id, outcome).await {
+            Ok(_) => {
+                self.notices.send(reply_to, Notice::Finished { id }).await;
+                Next::Delete
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not record the job's outcome; will retry");
+                Next::Retry
+            }
         }
-        tracing::warn!(error = %e, "could not post the answer; will retry");
-        Outcome::Retry
     }
 
-    /// Runs the query and encodes the answer as reply messages.
-    async fn answer(&self, job: &Job) -> Result<Vec<String>, Failure> {
-        let mut pages = self.store.query(&job.query, self.settings.page_size);
+    /// Streams the answer page by page: store page → CSV → gzip → a part stored as each fills. Returns whether
+    /// this attempt's answer is the one recorded.
+    async fn stream_answer(&self, id: Uuid, query: &Query) -> Result<bool, StreamError> {
+        let mut pages = self.store.query(query, self.settings.page_size);
         let mut encoder = CsvEncoder::new();
-        encoder.write_header();
-        let mut csv = Vec::new();
+        let mut writer = AnswerWriter::new(self.results.clone(), id);
+        writer
+            .write(&CsvEncoder::header())
+            .await
+            .map_err(StreamError::Results)?;
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| {
-                if e.is_transient() {
-                    Failure::Transient(e.to_string())
-                } else {
-                    Failure::Permanent(e.to_string())
-                }
-            })?;
-            for reading in &page.readings {
-                encoder.write(reading);
-            }
-            csv.extend_from_slice(&encoder.take());
+            let page = page.map_err(StreamError::Store)?;
+            let rows = encode_rows(&mut encoder, &page.readings);
+            writer.write(&rows).await.map_err(StreamError::Results)?;
         }
-        csv.extend_from_slice(&encoder.take());
-        encode_answer(job.id, &csv, self.settings.max_message_bytes)
-            .map_err(|e| Failure::Permanent(e.to_string()))
+        writer.finish().await.map_err(StreamError::Results)
     }
 
     /// Extends the job's visibility at half its timeout until aborted.
-    fn heartbeat(&self, receipt: airq_common::queue::Receipt) -> tokio::task::JoinHandle<()> {
+    fn heartbeat(&self, receipt: Receipt) -> tokio::task::JoinHandle<()> {
         let queue = self.requests.clone();
         let visibility = self.settings.visibility;
         tokio::spawn(async move {
@@ -184,14 +203,4 @@ impl Worker {
             }
         })
     }
-}
-
-enum Failure {
-    Transient(String),
-    Permanent(String),
-}
-
-fn to_json(part: &ReplyPart) -> String {
-    // Serializing these plain structs cannot fail; an empty body would be rejected by the gateway, not lost.
-    serde_json::to_string(part).unwrap_or_default()
 }

@@ -1,21 +1,26 @@
-//! airq-worker: takes queued queries off the request queue, answers them from the store, and posts the CSV to
-//! the reply queue of the gateway that asked.
+//! airq-worker: takes queued queries off the request queue, answers them from the store, streams each answer
+//! into the shared result store and tells the asking gateway.
 //!
-//! Layout: [`config`] (command line), [`job`] (one job: query, encode, reply, acknowledge), and [`run`] here
-//! (the receive loop: long poll, bounded concurrency, graceful drain).
+//! Layout: [`config`] (command line), [`job`] (one job: start, stream the answer, finish, notify, acknowledge),
+//! [`notices`] (the asking gateways' reply queues), and [`Worker::run`] here (the receive loop: long poll,
+//! bounded concurrency, graceful drain).
 //!
-//! Delivery is at least once. A job is deleted only after its answer (or its error) has been posted, so a worker
-//! that dies mid-job loses nothing: the job becomes visible again and another worker answers it. A duplicate
-//! answer is harmless because the gateway ignores replies for ids it has finished.
+//! Delivery is at least once. A job is deleted only after its outcome is recorded in the result store, so a
+//! worker that dies mid-job (even mid-stream) loses nothing: the job becomes visible again and another worker
+//! answers it under a fresh attempt id; the result store records the first attempt that finishes and ignores
+//! the dead one's parts.
 
 pub mod config;
 pub mod job;
+pub mod notices;
 
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use airq_common::queue::{CancellationToken, JobQueue, QueueService};
+use airq_common::backends::Backends;
+use airq_common::queue::{JobQueue, QueueService};
+use airq_common::results::ResultStore;
+use airq_common::shutdown::{CancellationToken, TaskTracker};
 use airq_common::store::ReadingStore;
 use tokio::sync::Semaphore;
 
@@ -24,14 +29,15 @@ pub use config::WorkerConfig;
 /// How much longer than its long-poll wait a stopping worker gives the receive in flight.
 const STOP_RECEIVE_MARGIN: Duration = Duration::from_secs(15);
 
-/// What a worker needs: where readings are, where jobs come from, and how to reach reply queues.
+/// What a worker needs: where readings are, where jobs come from, where answers go, and how to reach the
+/// gateways' reply queues.
 #[derive(Clone)]
 pub struct Worker {
     pub store: Arc<dyn ReadingStore>,
-    pub queues: Arc<dyn QueueService>,
+    pub results: Arc<dyn ResultStore>,
     pub requests: Arc<dyn JobQueue>,
     pub settings: Settings,
-    replies: job::ReplyQueues,
+    notices: notices::Notices,
 }
 
 /// Tunables, with the defaults the issue and SQS practice suggest.
@@ -43,8 +49,6 @@ pub struct Settings {
     pub wait: Duration,
     /// Visibility timeout at receive; extended by a heartbeat at half this interval while a job runs.
     pub visibility: Duration,
-    /// The largest reply message; answers are split into parts of at most this size.
-    pub max_message_bytes: usize,
     /// Readings per store page.
     pub page_size: usize,
 }
@@ -55,38 +59,49 @@ impl Default for Settings {
             concurrency: 4,
             wait: Duration::from_secs(20),
             visibility: Duration::from_secs(60),
-            max_message_bytes: airq_common::queue::DEFAULT_MAX_MESSAGE_BYTES,
-            page_size: 5000,
+            page_size: airq_common::defaults::PAGE_SIZE,
         }
     }
 }
 
 impl Worker {
-    pub fn new(
+    pub fn new(backends: &Backends, requests: Arc<dyn JobQueue>, settings: Settings) -> Self {
+        Worker::from_parts(
+            backends.store.clone(),
+            backends.results.clone(),
+            backends.queues.clone(),
+            requests,
+            settings,
+        )
+    }
+
+    pub fn from_parts(
         store: Arc<dyn ReadingStore>,
+        results: Arc<dyn ResultStore>,
         queues: Arc<dyn QueueService>,
         requests: Arc<dyn JobQueue>,
         settings: Settings,
     ) -> Self {
         Worker {
             store,
-            queues: queues.clone(),
+            results,
             requests,
             settings,
-            replies: job::ReplyQueues::new(queues),
+            notices: notices::Notices::new(queues),
         }
     }
 
-    /// Receives and runs jobs until `shutdown` completes, then stops receiving and finishes the jobs in hand.
-    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+    /// Receives and runs jobs until `stop` is cancelled, then stops receiving and finishes the jobs in hand.
+    pub async fn run(self, stop: CancellationToken) {
         let permits = Arc::new(Semaphore::new(self.settings.concurrency.max(1)));
-        let mut tasks = tokio::task::JoinSet::new();
-        let stop = CancellationToken::new();
-        tokio::pin!(shutdown);
+        let tasks = TaskTracker::new();
+        // The receive's own stop: cancelled only once the worker has decided to stop, so that a receive that
+        // has begun is awaited, never dropped.
+        let stop_receive = CancellationToken::new();
         loop {
             // Wait for a free slot first, so that received jobs never wait for a slot while invisible.
             let first = tokio::select! {
-                _ = &mut shutdown => break,
+                _ = stop.cancelled() => break,
                 permit = permits.clone().acquire_owned() => match permit {
                     Ok(p) => p,
                     Err(_) => break,
@@ -97,7 +112,7 @@ impl Worker {
                 free.min(10),
                 self.settings.wait,
                 self.settings.visibility,
-                &stop,
+                &stop_receive,
             );
             tokio::pin!(receive);
             let (messages, stopping) = tokio::select! {
@@ -105,8 +120,8 @@ impl Worker {
                 // taken jobs off the queue (SQS answers a long poll that has begun; the SQLite queue's take runs
                 // on a blocking thread), and a dropped call would leave them invisible for a whole visibility
                 // timeout. What it took is run as jobs in hand.
-                _ = &mut shutdown => {
-                    stop.cancel();
+                _ = stop.cancelled() => {
+                    stop_receive.cancel();
                     // Bounded all the same (a stalled connection, the SDK's retries): a stop must finish
                     // within the service manager's stop timeout.
                     let bound = self.settings.wait + STOP_RECEIVE_MARGIN;
@@ -148,16 +163,16 @@ impl Worker {
                     drop(permit);
                 });
             }
-            while tasks.try_join_next().is_some() {}
             if stopping {
                 break;
             }
         }
+        tasks.close();
         tracing::info!(
             jobs_in_hand = tasks.len(),
             "worker stopping; finishing jobs in hand"
         );
-        while tasks.join_next().await.is_some() {}
+        tasks.wait().await;
         tracing::info!("worker stopped; every job in hand was finished");
     }
 }

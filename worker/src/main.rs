@@ -1,18 +1,15 @@
 use std::process::ExitCode;
 
+use airq_common::backends::Backends;
 use airq_worker::{Worker, WorkerConfig};
 use anyhow::Context;
 use clap::Parser;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    match run(WorkerConfig::parse()).await {
+    let config = WorkerConfig::parse();
+    airq_common::telemetry::init(config.log_format, airq_common::telemetry::SERVICE_LEVEL);
+    match run(config).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = format!("{e:#}"), "airq-worker failed");
@@ -22,19 +19,19 @@ async fn main() -> ExitCode {
 }
 
 async fn run(config: WorkerConfig) -> anyhow::Result<()> {
-    let store = airq_common::open_store(&config.store)
+    let stop = airq_common::shutdown::on_signal();
+    let backends = Backends::open(&config.urls(), config.result_options())
         .await
-        .context("opening the store")?;
-    let (queues, name) = airq_common::queue::open_service(&config.queue)
-        .await
-        .context("opening the queue")?;
-    let requests = queues
-        .open_or_create(&name, &Default::default())
+        .context("opening the backends")?;
+    let requests = backends
+        .queues
+        .open_or_create(&backends.request_queue, &Default::default())
         .await
         .context("opening the request queue")?;
-    tracing::info!(store = %store.describe(), queue = %name, "airq-worker started");
-    Worker::new(store, queues, requests, config.settings())
-        .run(airq_common::shutdown::shutdown_signal())
+    tracing::info!(store = %backends.store.describe(), queue = %backends.request_queue,
+        results = %backends.results.describe(), "airq-worker started");
+    Worker::new(&backends, requests, config.settings())
+        .run(stop)
         .await;
     Ok(())
 }

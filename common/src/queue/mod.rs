@@ -165,7 +165,10 @@ pub async fn remove_orphans(
     let stale = i64::try_from(stale_after.as_millis()).unwrap_or(i64::MAX);
     let mut removed = Vec::new();
     for queue in service.list(prefix).await? {
-        if queue.heartbeat_ms.is_none_or(|t| now.saturating_sub(t) > stale) {
+        if queue
+            .heartbeat_ms
+            .is_none_or(|t| now.saturating_sub(t) > stale)
+        {
             service.remove(&queue.name).await?;
             removed.push(queue.name);
         }

@@ -43,7 +43,10 @@ impl AnswerWriter {
             store,
             id,
             attempt: Uuid::new_v4(),
-            gz: GzEncoder::new(Vec::with_capacity(part_bytes * 2), flate2::Compression::fast()),
+            gz: GzEncoder::new(
+                Vec::with_capacity(part_bytes * 2),
+                flate2::Compression::fast(),
+            ),
             part_bytes,
             max_bytes,
             next_part: 0,
@@ -177,7 +180,10 @@ pub fn csv_stream(
             match s.parts.next().await {
                 Some(part) => s.part = part?,
                 None => {
-                    let mut decoder = s.decoder.take().unwrap_or_else(|| GzDecoder::new(Vec::new()));
+                    let mut decoder = s
+                        .decoder
+                        .take()
+                        .unwrap_or_else(|| GzDecoder::new(Vec::new()));
                     decoder.try_finish().map_err(damaged)?;
                     let out = std::mem::take(decoder.get_mut());
                     s.produced += out.len() as u64;

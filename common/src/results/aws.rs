@@ -150,7 +150,13 @@ impl AwsResults {
     /// are missing. `airq-deploy` creates them with the same definitions ([`table_definition`] and
     /// [`lifecycle`]); a role opening a provisioned stack finds them and changes nothing.
     pub async fn ensure(&self) -> Result<(), ResultError> {
-        match self.ddb.describe_table().table_name(&self.table).send().await {
+        match self
+            .ddb
+            .describe_table()
+            .table_name(&self.table)
+            .send()
+            .await
+        {
             Ok(_) => {}
             Err(e) if code_of(&e).as_deref() == Some("ResourceNotFoundException") => {
                 create_table(&self.ddb, &self.table).await?;
@@ -206,7 +212,9 @@ impl AwsResults {
         }
         match request.send().await {
             Ok(_) => Ok(true),
-            Err(e) if code_of(&e).as_deref() == Some("ConditionalCheckFailedException") => Ok(false),
+            Err(e) if code_of(&e).as_deref() == Some("ConditionalCheckFailedException") => {
+                Ok(false)
+            }
             Err(e) => Err(aws_error("dynamodb", "UpdateItem", &self.table, &e)),
         }
     }
@@ -364,7 +372,11 @@ pub fn lifecycle() -> Result<BucketLifecycleConfiguration, String> {
         .id("airq-results-expiry")
         .status(ExpirationStatus::Enabled)
         .filter(LifecycleRuleFilter::builder().prefix(PARTS_PREFIX).build())
-        .expiration(LifecycleExpiration::builder().days(PART_LIFETIME_DAYS).build())
+        .expiration(
+            LifecycleExpiration::builder()
+                .days(PART_LIFETIME_DAYS)
+                .build(),
+        )
         .abort_incomplete_multipart_upload(
             AbortIncompleteMultipartUpload::builder()
                 .days_after_initiation(1)

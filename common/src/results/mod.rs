@@ -21,8 +21,8 @@ use uuid::Uuid;
 use crate::protocol::FailReason;
 
 pub mod answer;
-pub mod record;
 pub mod aws;
+pub mod record;
 pub mod sqlite;
 
 /// How long an id that expired, was evicted or was cancelled keeps answering `410 Gone` before it is forgotten

@@ -50,9 +50,11 @@ pub fn status_at(row: Option<Record>, now: i64) -> Result<JobStatus, ResultError
             let corrupt = || ResultError::Corrupt("a done result without its answer".into());
             let attempt = row.attempt.as_deref().ok_or_else(corrupt)?;
             JobStatus::Done(Answer {
-                attempt: Uuid::parse_str(attempt).map_err(|e| ResultError::Corrupt(e.to_string()))?,
+                attempt: Uuid::parse_str(attempt)
+                    .map_err(|e| ResultError::Corrupt(e.to_string()))?,
                 parts: u32::try_from(row.parts.ok_or_else(corrupt)?).map_err(|_| corrupt())?,
-                csv_bytes: u64::try_from(row.csv_bytes.ok_or_else(corrupt)?).map_err(|_| corrupt())?,
+                csv_bytes: u64::try_from(row.csv_bytes.ok_or_else(corrupt)?)
+                    .map_err(|_| corrupt())?,
                 stored_bytes: u64::try_from(row.stored_bytes).map_err(|_| corrupt())?,
                 inline: row.inline,
             })
@@ -79,4 +81,3 @@ fn timeout() -> Failure {
         field: None,
     }
 }
-

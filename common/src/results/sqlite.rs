@@ -127,7 +127,12 @@ fn ms(d: std::time::Duration) -> i64 {
 }
 
 /// Marks ids gone and removes their parts.
-fn make_gone(conn: &Connection, id: &str, reason: GoneReason, now: i64) -> Result<u64, ResultError> {
+fn make_gone(
+    conn: &Connection,
+    id: &str,
+    reason: GoneReason,
+    now: i64,
+) -> Result<u64, ResultError> {
     conn.execute(
         "UPDATE results SET state = 'gone', gone_reason = ?2, forget_ms = ?3, stored_bytes = 0 WHERE id = ?1",
         params![id, reason.as_str(), now + ms(REMEMBER_GONE)],
@@ -137,7 +142,12 @@ fn make_gone(conn: &Connection, id: &str, reason: GoneReason, now: i64) -> Resul
 
 /// Evicts stored answers (other than `keep`) until the stored bytes are within `budget`: fetched ones first,
 /// oldest first; answers nobody has fetched only when that is not enough.
-fn evict_over_budget(conn: &Connection, budget: u64, keep: &str, now: i64) -> Result<u64, ResultError> {
+fn evict_over_budget(
+    conn: &Connection,
+    budget: u64,
+    keep: &str,
+    now: i64,
+) -> Result<u64, ResultError> {
     let mut held: i64 = conn.query_row(
         "SELECT COALESCE(SUM(stored_bytes), 0) FROM results WHERE state = 'done'",
         [],
@@ -286,7 +296,12 @@ impl ResultStore for SqliteResults {
             let inserted = conn.execute(
                 "INSERT OR IGNORE INTO results (id, state, submitted_ms, deadline_ms, ttl_ms)
                  VALUES (?1, 'queued', ?2, ?3, ?4)",
-                params![job.id.to_string(), job.submitted_ms, job.deadline_ms, ms(job.ttl)],
+                params![
+                    job.id.to_string(),
+                    job.submitted_ms,
+                    job.deadline_ms,
+                    ms(job.ttl)
+                ],
             )?;
             if inserted == 0 {
                 return Err(ResultError::Exists(job.id));
@@ -401,7 +416,9 @@ impl ResultStore for SqliteResults {
 
     async fn check(&self) -> Result<(), ResultError> {
         self.blocking(|conn| {
-            conn.query_row("SELECT COUNT(*) FROM results WHERE 0", [], |r| r.get::<_, i64>(0))?;
+            conn.query_row("SELECT COUNT(*) FROM results WHERE 0", [], |r| {
+                r.get::<_, i64>(0)
+            })?;
             Ok(())
         })
         .await

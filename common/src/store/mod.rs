@@ -13,7 +13,7 @@ pub mod dynamodb;
 pub mod sqlite;
 
 /// The embedded store's location when none is given.
-pub const DEFAULT_STORE_URL: &str = "sqlite://./data/airq.db";
+pub const DEFAULT_STORE_URL: &str = crate::defaults::EMBEDDED_URL;
 
 /// One page of a query's answer.
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -268,20 +268,29 @@ pub async fn orphans_are_found_by_their_heartbeat(service: Arc<dyn QueueService>
     assert_eq!(names, [alive.as_str(), dead.as_str()]);
     let now = crate::protocol::now_ms();
     assert!(
-        listed.iter().all(|q| q.heartbeat_ms.is_some_and(|t| (now - t).abs() < 60_000)),
+        listed
+            .iter()
+            .all(|q| q.heartbeat_ms.is_some_and(|t| (now - t).abs() < 60_000)),
         "created queues carry a fresh heartbeat: {listed:?}"
     );
     let stale_after = Duration::from_millis(1500);
     // Time passes for both; only one owner beats. (Waiting here is the point: staleness is about time.)
     tokio::time::sleep(Duration::from_millis(2000)).await;
     service.heartbeat(&alive).await.expect("heartbeat");
-    let removed = crate::queue::remove_orphans(service.as_ref(), &format!("{prefix}-"), stale_after)
-        .await
-        .expect("sweep");
+    let removed =
+        crate::queue::remove_orphans(service.as_ref(), &format!("{prefix}-"), stale_after)
+            .await
+            .expect("sweep");
     assert_eq!(removed, [dead.clone()]);
-    assert!(matches!(service.open(&dead).await, Err(QueueError::NoSuchQueue(_))));
+    assert!(matches!(
+        service.open(&dead).await,
+        Err(QueueError::NoSuchQueue(_))
+    ));
     service.open(&alive).await.expect("the live one stays");
-    service.open(&outside).await.expect("outside the prefix stays");
+    service
+        .open(&outside)
+        .await
+        .expect("outside the prefix stays");
     assert!(matches!(
         service.heartbeat(&dead).await,
         Err(QueueError::NoSuchQueue(_))

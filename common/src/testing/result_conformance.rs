@@ -52,7 +52,11 @@ pub fn sample_csv(rows: usize, seed: u64) -> Vec<u8> {
     out
 }
 
-async fn write_answer(store: &Arc<dyn ResultStore>, id: Uuid, csv: &[u8]) -> Result<bool, ResultError> {
+async fn write_answer(
+    store: &Arc<dyn ResultStore>,
+    id: Uuid,
+    csv: &[u8],
+) -> Result<bool, ResultError> {
     let mut writer = AnswerWriter::new(store.clone(), id);
     for chunk in csv.chunks(700) {
         writer.write(chunk).await?;
@@ -94,8 +98,11 @@ pub async fn lifecycle_across_handles((a, b): Handles) {
         .await
         .expect("gzip parts");
     let mut plain = Vec::new();
-    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&gz.concat()[..]), &mut plain)
-        .expect("one gzip stream");
+    std::io::Read::read_to_end(
+        &mut flate2::read::GzDecoder::new(&gz.concat()[..]),
+        &mut plain,
+    )
+    .expect("one gzip stream");
     assert_eq!(plain, csv);
     a.fetched(job.id).await.expect("fetched");
     assert_eq!(read_answer(&b, job.id).await, csv);
@@ -119,11 +126,17 @@ pub async fn ids_are_created_once((a, b): Handles) {
     a.create(&job).await.expect("create");
     assert!(matches!(b.create(&job).await, Err(ResultError::Exists(id)) if id == job.id));
     let stranger = Uuid::new_v4();
-    assert_eq!(a.status(stranger).await.expect("status"), JobStatus::Unknown);
+    assert_eq!(
+        a.status(stranger).await.expect("status"),
+        JobStatus::Unknown
+    );
     assert_eq!(a.start(stranger).await.expect("start"), JobStatus::Unknown);
     assert!(!write_answer(&a, stranger, b"x\n").await.expect("finish"));
     assert!(!a.cancel(stranger).await.expect("cancel"));
-    assert_eq!(a.status(stranger).await.expect("status"), JobStatus::Unknown);
+    assert_eq!(
+        a.status(stranger).await.expect("status"),
+        JobStatus::Unknown
+    );
 }
 
 /// The first finish wins; a duplicate delivery's answer changes nothing, and its parts are not kept.
@@ -159,7 +172,10 @@ pub async fn an_abandoned_attempt_is_invisible((a, b): Handles) {
     dead.write(&sample_csv(8000, 4)).await.expect("write");
     let dead_attempt = dead.attempt();
     drop(dead);
-    assert!(a.read_part(job.id, dead_attempt, 0).await.is_ok(), "parts were stored");
+    assert!(
+        a.read_part(job.id, dead_attempt, 0).await.is_ok(),
+        "parts were stored"
+    );
     assert_eq!(a.status(job.id).await.expect("status"), JobStatus::Running);
     let csv = sample_csv(1500, 5);
     assert!(write_answer(&a, job.id, &csv).await.expect("write"));
@@ -185,7 +201,10 @@ pub async fn failures_keep_their_reason((a, b): Handles) {
         .finish(job.id, Outcome::Failed(failure.clone()))
         .await
         .expect("finish"));
-    assert_eq!(a.status(job.id).await.expect("status"), JobStatus::Failed(failure));
+    assert_eq!(
+        a.status(job.id).await.expect("status"),
+        JobStatus::Failed(failure)
+    );
     assert!(!write_answer(&b, job.id, b"late\n").await.expect("finish"));
 }
 
@@ -197,7 +216,15 @@ pub async fn deadlines_apply_without_a_sweep((a, b): Handles) {
         ..pending_job()
     };
     a.create(&late).await.expect("create");
-    let timed_out = |s: JobStatus| matches!(s, JobStatus::Failed(Failure { reason: FailReason::Timeout, .. }));
+    let timed_out = |s: JobStatus| {
+        matches!(
+            s,
+            JobStatus::Failed(Failure {
+                reason: FailReason::Timeout,
+                ..
+            })
+        )
+    };
     assert!(timed_out(b.status(late.id).await.expect("status")));
     assert!(!b.start(late.id).await.expect("start").is_pending());
     assert!(!write_answer(&b, late.id, b"late\n").await.expect("finish"));
@@ -221,13 +248,18 @@ pub async fn deadlines_apply_without_a_sweep((a, b): Handles) {
 pub async fn answers_expire((a, b): Handles) {
     let job = job(Duration::from_secs(300), Duration::ZERO);
     a.create(&job).await.expect("create");
-    assert!(write_answer(&b, job.id, &sample_csv(8000, 6)).await.expect("write"));
+    assert!(write_answer(&b, job.id, &sample_csv(8000, 6))
+        .await
+        .expect("write"));
     assert_eq!(
         a.status(job.id).await.expect("status"),
         JobStatus::Gone(GoneReason::Expired)
     );
     let report = b.sweep().await.expect("sweep");
-    assert!(report.expired >= 1 && report.parts_removed >= 1, "{report:?}");
+    assert!(
+        report.expired >= 1 && report.parts_removed >= 1,
+        "{report:?}"
+    );
     assert_eq!(
         a.status(job.id).await.expect("status"),
         JobStatus::Gone(GoneReason::Expired)
@@ -249,7 +281,9 @@ pub async fn cancelled_jobs_are_gone((a, b): Handles) {
 
     let done = pending_job();
     a.create(&done).await.expect("create");
-    assert!(write_answer(&a, done.id, &sample_csv(500, 7)).await.expect("write"));
+    assert!(write_answer(&a, done.id, &sample_csv(500, 7))
+        .await
+        .expect("write"));
     assert!(b.cancel(done.id).await.expect("cancel"));
     assert_eq!(
         a.status(done.id).await.expect("status"),

@@ -68,7 +68,10 @@ async fn eviction_spares_unfetched_answers_while_it_can() {
         JobStatus::Gone(GoneReason::Evicted)
     );
     for id in [old_unfetched, third, fourth] {
-        assert!(matches!(store.status(id).await.expect("status"), JobStatus::Done(_)));
+        assert!(matches!(
+            store.status(id).await.expect("status"),
+            JobStatus::Done(_)
+        ));
     }
     // A fifth: nothing fetched is left, so the oldest unfetched answer goes.
     let (fifth, _) = answered(&store, 1500, 5).await;
@@ -77,7 +80,10 @@ async fn eviction_spares_unfetched_answers_while_it_can() {
         JobStatus::Gone(GoneReason::Evicted)
     );
     for id in [third, fourth, fifth] {
-        assert!(matches!(store.status(id).await.expect("status"), JobStatus::Done(_)));
+        assert!(matches!(
+            store.status(id).await.expect("status"),
+            JobStatus::Done(_)
+        ));
     }
     let usage = store.usage().await.expect("usage");
     assert!(usage.stored_bytes <= budget, "{usage:?}");

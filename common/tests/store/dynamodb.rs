@@ -4,12 +4,12 @@
 use std::num::NonZeroU32;
 use std::sync::Arc;
 
+use airq_common::query::QueryFields;
 use airq_common::store::dynamodb::{create_table, DynamoStore, WriteOptions};
 use airq_common::store::{collect, ReadingStore};
 use airq_common::testing::emulator::{unique_name, Emulator};
 use airq_common::testing::fixtures::{expected, readings, T0};
 use airq_common::time::hour_bucket;
-use airq_common::query::QueryFields;
 use airq_common::Query;
 use futures::StreamExt;
 

@@ -2,10 +2,10 @@
 
 use std::sync::Arc;
 
+use airq_common::query::QueryFields;
 use airq_common::store::sqlite::SqliteStore;
 use airq_common::store::ReadingStore;
 use airq_common::testing::fixtures::{readings, T0};
-use airq_common::query::QueryFields;
 use airq_common::Query;
 
 /// A fresh store in its own temporary directory. The directory is leaked on purpose for the test's lifetime

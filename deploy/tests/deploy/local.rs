@@ -6,17 +6,18 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use airq_common::backends::BackendUrls;
 use airq_common::feed::FeedReader;
 use airq_common::queue::sqlite::SqliteQueues;
 use airq_common::queue::QueueService;
+use airq_common::shutdown::CancellationToken;
 use airq_common::store::sqlite::SqliteStore;
 use airq_common::store::ReadingStore;
 use airq_common::testing::process::{wait_until, workspace_binary};
 use airq_deploy::autoscale::{Action, Policy};
 use airq_deploy::fleet::{autoscale_loop, Fleet, LoopOptions};
 use airq_deploy::local::{LocalFleet, LocalOptions};
-use airq_gateway::{Gateway, GatewayOptions};
-use tokio::sync::watch;
+use airq_gateway::SystemBuilder;
 
 use crate::support::{deploy_ok, shared_config};
 
@@ -197,25 +198,13 @@ async fn scale_and_status_drive_worker_processes() {
 async fn autoscale_follows_the_backlog_and_loses_no_job() {
     let setup = Setup::new().await;
     // The real gateway, on the same database; every query is queued (Prefer: respond-async).
-    let store: Arc<dyn ReadingStore> = Arc::new(SqliteStore::open(&setup.db).expect("store"));
-    let queues: Arc<dyn QueueService> = Arc::new(SqliteQueues::open(&setup.db).expect("queues"));
-    let gateway = Gateway::start(
-        store,
-        queues.clone(),
-        airq_common::queue::DEFAULT_REQUEST_QUEUE,
-        GatewayOptions::default(),
-    )
-    .await
-    .expect("gateway");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+    let system = SystemBuilder::new(BackendUrls::embedded(&setup.db))
+        .start()
         .await
-        .expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("addr"));
-    let (stop, stopped) = watch::channel(false);
-    let wait_stop = |mut rx: watch::Receiver<bool>| async move {
-        let _ = rx.wait_for(|s| *s).await;
-    };
-    let server = tokio::spawn(gateway.run(listener, wait_stop(stopped.clone())));
+        .expect("gateway");
+    let base = system.base_url();
+    let stop = CancellationToken::new();
+    let stopped = stop.clone();
 
     let fleet = Arc::new(LocalFleet::open(setup.options()).await.expect("fleet"));
     let options = LoopOptions {
@@ -249,7 +238,7 @@ async fn autoscale_follows_the_backlog_and_loses_no_job() {
             autoscale_loop(
                 fleet.as_ref(),
                 &options,
-                wait_stop(stopped),
+                stopped.cancelled_owned(),
                 |tick| match tick {
                     Ok(t) => {
                         if let Some(o) = &t.outcome {
@@ -362,9 +351,9 @@ async fn autoscale_follows_the_backlog_and_loses_no_job() {
         errors
     );
 
-    let _ = stop.send(true);
+    stop.cancel();
     looping.await.expect("loop task").expect("loop");
-    server.await.expect("server task").expect("gateway run");
+    system.shutdown().await.expect("gateway run");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -30,6 +30,9 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
     if let Err(e) = state.queues.check().await {
         return not_ready(format!("queue: {e}"));
     }
+    if let Err(e) = state.results.check().await {
+        return not_ready(format!("result store: {e}"));
+    }
     Json(json!({ "status": "ready" })).into_response()
 }
 

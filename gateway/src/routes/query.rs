@@ -3,9 +3,9 @@
 
 use std::io;
 
-use airq_common::csv_out::CsvEncoder;
-use airq_common::job::Job;
-use airq_common::store::Page;
+use airq_common::csv_out::{encode_rows, CsvEncoder};
+use airq_common::protocol::{now_ms, Job};
+use airq_common::results::NewJob;
 use airq_common::Query;
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::{BytesRejection, QueryRejection};
@@ -73,14 +73,6 @@ async fn answer(state: AppState, query: Query, prefer_async: bool) -> Result<Res
     enqueue(state, query).await
 }
 
-fn encode_page(page: &Page) -> Bytes {
-    let mut encoder = CsvEncoder::new();
-    for reading in &page.readings {
-        encoder.write(reading);
-    }
-    Bytes::from(encoder.take())
-}
-
 /// Streams the answer. The first page is read before the status is sent, so that a store that is down gets a
 /// 503 instead of a 200 with a broken body; the permit is held until the body has been sent.
 async fn direct(
@@ -89,16 +81,17 @@ async fn direct(
     permit: OwnedSemaphorePermit,
 ) -> Result<Response, ApiError> {
     let mut pages = state.store.query(&query, state.settings.page_size);
+    let mut encoder = CsvEncoder::new();
     let mut head = CsvEncoder::header();
     match pages.next().await {
         None => {}
-        Some(Ok(page)) => head.extend_from_slice(&encode_page(&page)),
+        Some(Ok(page)) => head.extend_from_slice(&encode_rows(&mut encoder, &page.readings)),
         Some(Err(e)) if e.is_transient() => return Err(ApiError::Unavailable(e.to_string())),
         Some(Err(e)) => return Err(ApiError::Internal(e.to_string())),
     }
     let rest = pages.map(move |page| {
         let _held = &permit;
-        page.map(|p| encode_page(&p)).map_err(|e| {
+        page.map(|p| Bytes::from(encode_rows(&mut encoder, &p.readings))).map_err(|e| {
             tracing::error!(error = %e, "store failed while streaming an answer; aborting the response");
             io::Error::other(e)
         })
@@ -109,18 +102,35 @@ async fn direct(
     Ok(([(header::CONTENT_TYPE, CSV_CONTENT_TYPE)], body).into_response())
 }
 
+/// Queues the query: its record goes into the shared result store first (so any gateway can answer for it
+/// from the moment the client has the id), then the job into the request queue.
 async fn enqueue(state: AppState, query: Query) -> Result<Response, ApiError> {
     let id = Uuid::new_v4();
+    let now = now_ms();
+    let deadline = i64::try_from(state.settings.job_deadline.as_millis()).unwrap_or(i64::MAX);
+    let record = NewJob {
+        id,
+        submitted_ms: now,
+        deadline_ms: now.saturating_add(deadline),
+        ttl: state.settings.result_ttl,
+    };
     let job = Job {
         id,
         query,
         reply_to: state.reply_to.clone(),
-        submitted_at: chrono_ms(),
+        submitted_at: now,
     };
     let body = serde_json::to_string(&job).map_err(|e| ApiError::Internal(e.to_string()))?;
-    state.results.insert(id);
+    state
+        .results
+        .create(&record)
+        .await
+        .map_err(|e| ApiError::Unavailable(format!("could not record the job: {e}")))?;
     if let Err(e) = state.requests.send(&[body]).await {
-        state.results.remove(&id);
+        // Nobody will answer it: do not leave a record that would read as queued until its deadline.
+        if let Err(e) = state.results.cancel(id).await {
+            tracing::warn!(job_id = %id, error = %e, "could not withdraw the record of a job that was not queued");
+        }
         return Err(ApiError::Unavailable(format!(
             "could not queue the query: {e}"
         )));
@@ -151,11 +161,4 @@ pub fn pending(
         }
     }
     response
-}
-
-fn chrono_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }

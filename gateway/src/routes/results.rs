@@ -1,17 +1,27 @@
-//! `GET /results/<id>[?wait=10s]` and `DELETE /results/<id>` (also under `/api/results/`).
+//! `GET /results/<id>[?wait=10s]` and `DELETE /results/<id>` (also under `/api/results/`): any gateway answers
+//! for any job, from the shared result store.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
+use airq_common::results::answer::{csv_stream, gzip_stream};
+use airq_common::results::{JobStatus, ResultError};
+use axum::body::Body;
 use axum::extract::{Path, Query, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use futures::{stream, StreamExt};
+use tokio::time::Instant;
 use uuid::Uuid;
 
 use super::query::{pending, CSV_CONTENT_TYPE};
 use crate::error::ApiError;
-use crate::results::Lookup;
 use crate::state::AppState;
+
+/// First and longest interval between store reads while a client waits for a job that was queued elsewhere
+/// (the queueing gateway's clients are woken by the worker's notice at once).
+const FIRST_POLL: Duration = Duration::from_millis(100);
+const MAX_POLL: Duration = Duration::from_secs(1);
 
 fn parse_id(id: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(id).map_err(|_| ApiError::BadRequest {
@@ -20,49 +30,122 @@ fn parse_id(id: &str) -> Result<Uuid, ApiError> {
     })
 }
 
-/// `wait` as `10s`, `1500ms` or plain seconds.
-fn parse_wait(text: &str) -> Result<Duration, ApiError> {
+/// `wait` as `10s`, `1500ms` or plain seconds; capped by the caller.
+fn parse_wait(text: &str, max: Duration) -> Result<Duration, ApiError> {
     let text = text.trim();
     let parsed = match text.parse::<f64>() {
-        Ok(secs) if secs.is_finite() && secs >= 0.0 => Ok(Duration::from_secs_f64(secs)),
+        Ok(secs) if secs.is_finite() && secs >= 0.0 => {
+            Ok(Duration::try_from_secs_f64(secs).unwrap_or(max))
+        }
         Ok(_) => Err(()),
         Err(_) => humantime::parse_duration(text).map_err(|_| ()),
     };
-    parsed.map_err(|()| ApiError::BadRequest {
-        field: Some("wait".into()),
-        message: format!("must be a duration such as 10s or 500ms, got {text:?}"),
-    })
+    parsed
+        .map(|d| d.min(max))
+        .map_err(|()| ApiError::BadRequest {
+            field: Some("wait".into()),
+            message: format!("must be a duration such as 10s or 500ms, got {text:?}"),
+        })
+}
+
+fn unavailable(e: ResultError) -> ApiError {
+    if e.is_transient() {
+        ApiError::Unavailable(format!("result store: {e}"))
+    } else {
+        ApiError::Internal(format!("result store: {e}"))
+    }
+}
+
+/// Reads the job's status until it is no longer pending or `wait` has passed.
+async fn wait_for(state: &AppState, id: Uuid, wait: Duration) -> Result<JobStatus, ApiError> {
+    let deadline = Instant::now() + wait;
+    let mut poll = FIRST_POLL;
+    loop {
+        let woken = state.waiters.notified(&id);
+        let status = state.results.status(id).await.map_err(unavailable)?;
+        let now = Instant::now();
+        if !status.is_pending() || now >= deadline {
+            return Ok(status);
+        }
+        let _ = tokio::time::timeout(poll.min(deadline - now), woken).await;
+        poll = (poll * 2).min(MAX_POLL);
+    }
+}
+
+fn accepts_gzip(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|coding| {
+            let mut parts = coding.split(';');
+            let name = parts.next().unwrap_or("").trim();
+            let refused = parts.any(|p| matches!(p.trim(), "q=0" | "q=0.0" | "q=0.00" | "q=0.000"));
+            name.eq_ignore_ascii_case("gzip") && !refused
+        })
 }
 
 pub async fn get_result(
     State(state): State<AppState>,
     Path(id): Path<String>,
     Query(params): Query<HashMap<String, String>>,
+    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let id = parse_id(&id)?;
-    let lookup = match params.get("wait") {
-        Some(wait) => {
-            let wait = parse_wait(wait)?.min(state.settings.max_wait);
-            state.results.wait(&id, wait).await
-        }
-        None => state.results.lookup(&id),
+    let wait = match params.get("wait") {
+        Some(wait) => parse_wait(wait, state.settings.max_wait)?,
+        None => Duration::ZERO,
     };
+    let status = wait_for(&state, id, wait).await?;
     let retry = state.settings.retry_after_secs;
-    match lookup {
-        Lookup::Queued => Ok(pending(StatusCode::ACCEPTED, id, "queued", retry, false)),
-        Lookup::Running => Ok(pending(StatusCode::ACCEPTED, id, "running", retry, false)),
-        Lookup::Done(csv) => Ok(([(header::CONTENT_TYPE, CSV_CONTENT_TYPE)], csv).into_response()),
-        Lookup::Failed {
-            status,
-            error,
-            field,
-        } => Err(ApiError::JobFailed {
-            status,
-            message: error,
-            field,
-        }),
-        Lookup::Gone => Err(ApiError::Gone),
-        Lookup::Unknown => Err(ApiError::NotFound),
+    match status {
+        JobStatus::Queued => Ok(pending(StatusCode::ACCEPTED, id, "queued", retry, false)),
+        JobStatus::Running => Ok(pending(StatusCode::ACCEPTED, id, "running", retry, false)),
+        JobStatus::Done(answer) => {
+            // The stored parts are one gzip stream: a client that takes gzip gets them as they are (no work
+            // here); others get the CSV decompressed a slice at a time. Either way the first chunk is read
+            // before the status line, so a missing or damaged answer is an error status, not a broken 200.
+            let gzip = accepts_gzip(&headers);
+            let mut body = if gzip {
+                gzip_stream(state.results.clone(), id, answer)
+            } else {
+                csv_stream(state.results.clone(), id, answer)
+            };
+            let first = match body.next().await {
+                None => bytes::Bytes::new(),
+                Some(Ok(chunk)) => chunk,
+                Some(Err(e)) => return Err(unavailable(e)),
+            };
+            let results = state.results.clone();
+            tokio::spawn(async move {
+                if let Err(e) = results.fetched(id).await {
+                    tracing::debug!(job_id = %id, error = %e, "could not note the fetch");
+                }
+            });
+            let rest = body.map(move |chunk| {
+                chunk.map_err(|e| {
+                    tracing::error!(job_id = %id, error = %e, "stored answer failed while streaming; aborting the response");
+                    std::io::Error::other(e)
+                })
+            });
+            let body = Body::from_stream(stream::once(async move { Ok(first) }).chain(rest));
+            let mut response = ([(header::CONTENT_TYPE, CSV_CONTENT_TYPE)], body).into_response();
+            if gzip {
+                response.headers_mut().insert(
+                    header::CONTENT_ENCODING,
+                    header::HeaderValue::from_static("gzip"),
+                );
+            }
+            response.headers_mut().insert(
+                header::VARY,
+                header::HeaderValue::from_static("accept-encoding"),
+            );
+            Ok(response)
+        }
+        JobStatus::Failed(failure) => Err(ApiError::JobFailed(failure)),
+        JobStatus::Gone(reason) => Err(ApiError::Gone(reason)),
+        JobStatus::Unknown => Err(ApiError::NotFound),
     }
 }
 
@@ -71,7 +154,8 @@ pub async fn delete_result(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let id = parse_id(&id)?;
-    if state.results.remove(&id) {
+    if state.results.cancel(id).await.map_err(unavailable)? {
+        state.waiters.wake(&id);
         Ok(StatusCode::NO_CONTENT.into_response())
     } else {
         Err(ApiError::NotFound)

@@ -2,8 +2,10 @@
 
 use std::time::Duration;
 
+use airq_common::results::ResultOptions;
 use airq_common::testing::fixtures::{readings, T0};
 use airq_common::time::format_rfc3339;
+use airq_gateway::state::Settings;
 use airq_gateway::GatewayOptions;
 use serde_json::{json, Value};
 
@@ -122,9 +124,9 @@ async fn at_the_direct_limit_queries_are_queued_and_answered() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn results_can_be_fetched_again_deleted_and_expire() {
     let options = GatewayOptions {
-        results: airq_gateway::results::Limits {
-            ttl: Duration::from_millis(1500),
-            ..GatewayOptions::default().results
+        settings: Settings {
+            result_ttl: Duration::from_millis(1500),
+            ..Settings::default()
         },
         ..GatewayOptions::default()
     };
@@ -174,7 +176,11 @@ async fn results_can_be_fetched_again_deleted_and_expire() {
         .send()
         .await
         .expect("get");
-    assert_eq!(after.status(), 404);
+    assert_eq!(after.status(), 410, "a cancelled id is gone, not unknown");
+    assert!(after.json::<Value>().await.expect("json")["error"]
+        .as_str()
+        .expect("error")
+        .contains("cancelled"));
     let unknown = sys
         .client
         .get(sys.url("/results/6f1c2b9e-2d6c-4c53-9f0e-0a4b5d9d2c11"))
@@ -199,9 +205,9 @@ async fn results_can_be_fetched_again_deleted_and_expire() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_nobody_answers_fails_at_its_deadline() {
     let options = GatewayOptions {
-        results: airq_gateway::results::Limits {
+        settings: Settings {
             job_deadline: Duration::from_millis(500),
-            ..GatewayOptions::default().results
+            ..Settings::default()
         },
         ..GatewayOptions::default()
     };
@@ -375,7 +381,7 @@ async fn probes_and_clean_shutdown_remove_the_reply_queue() {
         .await
         .expect("readyz");
     assert_eq!(ready.status(), 200);
-    let queues = sys.queues.clone();
+    let queues = sys.backends.queues.clone();
     let reply_to = sys.reply_to.clone();
     queues
         .open(&reply_to)
@@ -390,12 +396,19 @@ async fn probes_and_clean_shutdown_remove_the_reply_queue() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn small_parts_still_reassemble() {
-    let settings = airq_worker::Settings {
-        max_message_bytes: 4096,
-        ..airq_worker::Settings::default()
+async fn small_parts_still_make_the_same_answer() {
+    let results = ResultOptions {
+        part_bytes: 1024,
+        ..ResultOptions::default()
     };
-    let sys = start_with(GatewayOptions::default(), 1, &sample_readings(), settings).await;
+    let sys = start_with(
+        GatewayOptions::default(),
+        1,
+        &sample_readings(),
+        airq_worker::Settings::default(),
+        results,
+    )
+    .await;
     let params = "start=2019-04-16&end=2019-04-17";
     let direct = sys
         .client

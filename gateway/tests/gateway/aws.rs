@@ -1,30 +1,32 @@
-//! The same system on the AWS backends (DynamoDB + SQS) against the local emulator: answers, parts, poison
-//! messages, two gateways with two workers, and a worker killed mid-job.
+//! The same system in-process on the AWS backends (DynamoDB + SQS + the DynamoDB/S3 result store) against the
+//! local emulator: answers, a large answer, poison messages. Several gateways and killed processes on AWS are in
+//! `durable`.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use airq_common::backends::Backends;
 use airq_common::queue::sqs::SqsQueues;
 use airq_common::queue::{QueueOptions, QueueService};
+use airq_common::results::aws::AwsResults;
+use airq_common::results::{ResultOptions, ResultStore};
+use airq_common::shutdown::CancellationToken;
 use airq_common::store::dynamodb::{DynamoStore, WriteOptions};
 use airq_common::store::ReadingStore;
 use airq_common::testing::emulator::{unique_name, Emulator};
 use airq_common::testing::fixtures::{readings, T0};
 use airq_common::time::format_rfc3339;
 use airq_common::Reading;
-use airq_gateway::{Gateway, GatewayOptions};
+use airq_gateway::SystemBuilder;
 use airq_worker::{Settings, Worker};
-use tokio::net::TcpListener;
-use tokio::sync::watch;
 
-use crate::processes::{catch_and_kill, gateway_on, poll_result, submit, worker_on};
+use crate::processes::{poll_result, submit};
 use crate::support::sample_readings;
 
 struct AwsSystem {
     base: String,
     client: reqwest::Client,
-    stop: watch::Sender<bool>,
-    tasks: tokio::task::JoinSet<()>,
+    system: airq_gateway::System,
 }
 
 async fn store_with(data: &[Reading]) -> (Arc<dyn ReadingStore>, String) {
@@ -36,54 +38,51 @@ async fn store_with(data: &[Reading]) -> (Arc<dyn ReadingStore>, String) {
     (Arc::new(store), table)
 }
 
-/// Gateway and workers in-process on DynamoDB + SQS.
+/// The AWS result store (DynamoDB + S3) under fresh names.
+async fn results() -> Arc<dyn ResultStore> {
+    let config = Emulator::shared().sdk_config().await;
+    let bucket = unique_name("airq-results").to_ascii_lowercase();
+    let results = AwsResults::new(
+        &config,
+        &unique_name("results"),
+        &bucket,
+        ResultOptions::default(),
+    );
+    results.ensure().await.expect("results table and bucket");
+    Arc::new(results)
+}
+
+/// Gateway and workers in-process on DynamoDB + SQS + DynamoDB/S3 results.
 async fn start(data: &[Reading], workers: usize, settings: Settings) -> AwsSystem {
     let (store, _) = store_with(data).await;
     start_on(store, workers, settings).await
 }
 
-/// Gateway and workers in-process on the given store and SQS.
+/// Gateway and workers in-process on the given store, SQS and the AWS result store.
 async fn start_on(store: Arc<dyn ReadingStore>, workers: usize, settings: Settings) -> AwsSystem {
     let config = Emulator::shared().sdk_config().await;
-    let queues: Arc<dyn QueueService> = Arc::new(SqsQueues::new(&config));
-    let gateway = Gateway::start(
-        store.clone(),
-        queues.clone(),
-        &unique_name("requests"),
-        GatewayOptions::default(),
-    )
-    .await
-    .expect("gateway");
-    let (stop, stopped) = watch::channel(false);
-    let wait_stop = |mut rx: watch::Receiver<bool>| async move {
-        let _ = rx.wait_for(|s| *s).await;
+    let backends = Backends {
+        store,
+        queues: Arc::new(SqsQueues::new(&config)),
+        request_queue: unique_name("requests"),
+        results: results().await,
     };
-    let mut tasks = tokio::task::JoinSet::new();
-    for _ in 0..workers {
-        let w = Worker::new(
-            store.clone(),
-            queues.clone(),
-            gateway.state.requests.clone(),
-            settings.clone(),
-        );
-        tasks.spawn(w.run(wait_stop(stopped.clone())));
-    }
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("addr"));
-    let shutdown = wait_stop(stopped);
-    tasks.spawn(async move { gateway.run(listener, shutdown).await.expect("run") });
+    let system = SystemBuilder::new(Default::default())
+        .backends(backends)
+        .workers(workers, settings)
+        .start()
+        .await
+        .expect("system");
     AwsSystem {
-        base,
+        base: system.base_url(),
         client: reqwest::Client::new(),
-        stop,
-        tasks,
+        system,
     }
 }
 
 impl AwsSystem {
-    async fn stop(mut self) {
-        let _ = self.stop.send(true);
-        while self.tasks.join_next().await.is_some() {}
+    async fn stop(self) {
+        self.system.shutdown().await.expect("clean stop");
     }
 
     async fn direct(&self, params: &str) -> bytes::Bytes {
@@ -172,12 +171,11 @@ async fn a_poison_message_ends_in_the_dead_letter_queue_on_sqs() {
         wait: Duration::from_secs(1),
         ..Settings::default()
     };
-    let (stop, mut stopped) = watch::channel(false);
-    let worker = tokio::spawn(Worker::new(store, queues, requests.clone(), settings).run(
-        async move {
-            let _ = stopped.wait_for(|s| *s).await;
-        },
-    ));
+    let stop = CancellationToken::new();
+    let worker = tokio::spawn(
+        Worker::from_parts(store, results().await, queues, requests.clone(), settings)
+            .run(stop.clone()),
+    );
     requests
         .send(&["this is not a job".to_string()])
         .await
@@ -194,89 +192,6 @@ async fn a_poison_message_ends_in_the_dead_letter_queue_on_sqs() {
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    let _ = stop.send(true);
+    stop.cancel();
     worker.await.expect("worker");
-}
-
-/// Two gateway processes and two worker processes on DynamoDB + SQS: every client gets its own answer.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_gateways_two_workers_on_aws() {
-    let (_, table) = store_with(&sample_readings()).await;
-    let store = format!("dynamodb://{table}");
-    let queue = format!("sqs://{}", unique_name("shared"));
-    let env = Emulator::shared().env();
-    let (_g1, base1) = gateway_on(&store, &queue, &env, &[]);
-    let (_g2, base2) = gateway_on(&store, &queue, &env, &[]);
-    let _w1 = worker_on(&store, &queue, &env, &[]);
-    let _w2 = worker_on(&store, &queue, &env, &[]);
-    let client = reqwest::Client::new();
-    let mut clients = Vec::new();
-    for aqi in 1..=6 {
-        let base = if aqi % 2 == 0 {
-            base1.clone()
-        } else {
-            base2.clone()
-        };
-        let client = client.clone();
-        clients.push(tokio::spawn(async move {
-            let p = format!("start=2019-04-16&end=2019-04-17&min_aqi={aqi}&max_aqi={aqi}");
-            let id = submit(&client, &base, &p).await;
-            let r = poll_result(&client, &base, &id).await;
-            assert_eq!(r.status(), 200);
-            let queued = r.bytes().await.expect("body");
-            let direct = client
-                .get(format!("{base}/api/query?{p}"))
-                .send()
-                .await
-                .expect("d")
-                .bytes()
-                .await
-                .expect("b");
-            assert_eq!(queued, direct, "{p}");
-        }));
-    }
-    for c in clients {
-        c.await.expect("client");
-    }
-}
-
-/// A worker process killed mid-job on SQS: the job is redelivered after its visibility timeout.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_worker_killed_mid_job_on_aws_loses_nothing() {
-    let mut data = readings(6000, 1);
-    for (i, r) in data.iter_mut().enumerate() {
-        r.sensor_id = 20_000 + i as u64;
-    }
-    let (_, table) = store_with(&data).await;
-    let store = format!("dynamodb://{table}");
-    let queue = format!("sqs://{}", unique_name("kill"));
-    let env = Emulator::shared().env();
-    let (_g, base) = gateway_on(&store, &queue, &env, &[]);
-    let client = reqwest::Client::new();
-    let params = format!(
-        "start={}&end={}",
-        format_rfc3339(T0),
-        format_rfc3339(T0 + 3600)
-    );
-    let direct = client
-        .get(format!("{base}/api/query?{params}"))
-        .send()
-        .await
-        .expect("d")
-        .bytes()
-        .await
-        .expect("b");
-    let spawn = || {
-        worker_on(
-            &store,
-            &queue,
-            &env,
-            &["--visibility", "2s", "--concurrency", "1"],
-        )
-    };
-    let id = catch_and_kill(&client, &base, &params, &spawn).await;
-    let _rescuer = worker_on(&store, &queue, &env, &["--visibility", "2s"]);
-    let r = poll_result(&client, &base, &id).await;
-    assert_eq!(r.status(), 200);
-    assert!(r.bytes().await.expect("body") == direct);
 }

@@ -3,5 +3,6 @@
 
 mod api;
 mod aws;
+mod durable;
 mod processes;
 mod support;

@@ -1,18 +1,14 @@
-//! Starting a whole system in-process for a test: store, queues, gateway on 127.0.0.1:0, workers.
+//! Starting a whole system in-process for a test through the one system builder: embedded backends in a fresh
+//! file, the gateway on 127.0.0.1:0, workers.
 
-use std::sync::Arc;
 use std::time::Duration;
 
+use airq_common::backends::{BackendUrls, Backends};
 use airq_common::feed::FeedReader;
-use airq_common::queue::sqlite::SqliteQueues;
-use airq_common::queue::QueueService;
-use airq_common::store::sqlite::SqliteStore;
-use airq_common::store::ReadingStore;
+use airq_common::results::ResultOptions;
 use airq_common::Reading;
-use airq_gateway::{Gateway, GatewayOptions};
-use airq_worker::{Settings, Worker};
-use tokio::net::TcpListener;
-use tokio::sync::watch;
+use airq_gateway::{GatewayOptions, SystemBuilder};
+use airq_worker::Settings;
 
 pub const SAMPLE: &[u8] = include_bytes!("../../../data/feed/sensor-community-2019-04-16.json");
 
@@ -20,22 +16,26 @@ pub fn sample_readings() -> Vec<Reading> {
     FeedReader::new(SAMPLE).collect()
 }
 
-#[allow(dead_code)] // `store` and `db` are for tests that inspect the backends directly.
+#[allow(dead_code)] // `backends` and `db` are for tests that inspect the backends directly.
 pub struct System {
     pub base: String,
     pub client: reqwest::Client,
-    pub store: Arc<dyn ReadingStore>,
-    pub queues: Arc<dyn QueueService>,
+    pub backends: Backends,
     pub reply_to: String,
     pub db: String,
-    stop: watch::Sender<bool>,
-    gateway: Option<tokio::task::JoinHandle<()>>,
-    workers: tokio::task::JoinSet<()>,
-    _dir: tempfile::TempDir,
+    system: airq_gateway::System,
+    _dir: Option<tempfile::TempDir>,
 }
 
 pub async fn start(options: GatewayOptions, workers: usize, readings: &[Reading]) -> System {
-    start_with(options, workers, readings, Settings::default()).await
+    start_with(
+        options,
+        workers,
+        readings,
+        Settings::default(),
+        ResultOptions::default(),
+    )
+    .await
 }
 
 pub async fn start_with(
@@ -43,6 +43,7 @@ pub async fn start_with(
     workers: usize,
     readings: &[Reading],
     settings: Settings,
+    results: ResultOptions,
 ) -> System {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = dir
@@ -51,62 +52,62 @@ pub async fn start_with(
         .to_str()
         .expect("utf8")
         .to_string();
-    let store: Arc<dyn ReadingStore> = Arc::new(SqliteStore::open(&db).expect("store"));
-    store.upsert(readings).await.expect("upsert");
-    let queues: Arc<dyn QueueService> = Arc::new(SqliteQueues::open(&db).expect("queues"));
-    let gateway = Gateway::start(store.clone(), queues.clone(), "requests", options)
+    let mut sys = on_file(&db, options, workers, settings, results).await;
+    sys.backends.store.upsert(readings).await.expect("upsert");
+    sys._dir = Some(dir);
+    sys
+}
+
+/// A system (gateway and `workers` workers) on an existing file: another gateway of the same deployment.
+pub async fn on_file(
+    db: &str,
+    options: GatewayOptions,
+    workers: usize,
+    settings: Settings,
+    results: ResultOptions,
+) -> System {
+    let system = SystemBuilder::new(BackendUrls::embedded(db))
+        .result_options(results)
+        .gateway(options)
+        .workers(workers, settings)
+        .start()
         .await
-        .expect("gateway");
-    let reply_to = gateway.state.reply_to.clone();
-    let (stop, stopped) = watch::channel(false);
-    let wait_stop = |mut rx: watch::Receiver<bool>| async move {
-        let _ = rx.wait_for(|s| *s).await;
-    };
-    let mut worker_set = tokio::task::JoinSet::new();
-    for _ in 0..workers {
-        let worker = Worker::new(
-            store.clone(),
-            queues.clone(),
-            gateway.state.requests.clone(),
-            settings.clone(),
-        );
-        worker_set.spawn(worker.run(wait_stop(stopped.clone())));
-    }
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("addr"));
-    let shutdown = wait_stop(stopped);
-    let handle = tokio::spawn(async move {
-        gateway.run(listener, shutdown).await.expect("gateway run");
-    });
+        .expect("system");
     System {
-        base,
+        base: system.base_url(),
         client: reqwest::Client::new(),
-        store,
-        queues,
-        reply_to,
-        db,
-        stop,
-        gateway: Some(handle),
-        workers: worker_set,
-        _dir: dir,
+        backends: system.backends.clone(),
+        reply_to: system.reply_to.clone(),
+        db: db.to_string(),
+        system,
+        _dir: None,
     }
 }
 
+#[allow(dead_code)]
 impl System {
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }
 
+    /// Another gateway on the same backends (no workers).
+    pub async fn another_gateway(&self, options: GatewayOptions) -> System {
+        on_file(
+            &self.db,
+            options,
+            0,
+            Settings::default(),
+            ResultOptions::default(),
+        )
+        .await
+    }
+
     /// Stops the gateway and workers the way SIGTERM would, and waits for them.
-    pub async fn stop(mut self) {
-        let _ = self.stop.send(true);
-        if let Some(g) = self.gateway.take() {
-            tokio::time::timeout(Duration::from_secs(30), g)
-                .await
-                .expect("gateway stops")
-                .expect("join");
-        }
-        while self.workers.join_next().await.is_some() {}
+    pub async fn stop(self) {
+        tokio::time::timeout(Duration::from_secs(30), self.system.shutdown())
+            .await
+            .expect("stops within 30 s")
+            .expect("clean stop");
     }
 
     /// Polls `/results/<id>?wait=` until it is no longer 202; returns the final response.

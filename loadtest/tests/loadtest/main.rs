@@ -1,55 +1,38 @@
 //! The load generator against a real in-process gateway (embedded backends): both paths counted, the JSON
 //! report's schema, thresholds, and the ceiling server.
 
-use std::sync::Arc;
 use std::time::Duration;
 
+use airq_common::backends::BackendUrls;
 use airq_common::feed::FeedReader;
-use airq_common::queue::sqlite::SqliteQueues;
-use airq_common::store::sqlite::SqliteStore;
-use airq_common::store::ReadingStore;
-use airq_gateway::{Gateway, GatewayOptions};
+use airq_common::shutdown::CancellationToken;
+use airq_gateway::{GatewayOptions, System, SystemBuilder};
 use airq_loadtest::client::PollMode;
 use airq_loadtest::config::{LoadArgs, MixArgs};
 use serde_json::Value;
-use tokio::sync::watch;
 
 const SAMPLE: &[u8] = include_bytes!("../../../data/feed/sensor-community-2019-04-16.json");
 
-async fn gateway(direct_limit: usize) -> (String, watch::Sender<bool>, tempfile::TempDir) {
+/// The whole system in-process on a fresh embedded file with the bundled sample: a gateway and one worker.
+async fn gateway(direct_limit: usize) -> (String, System, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let db = dir
-        .path()
-        .join("airq.db")
-        .to_str()
-        .expect("utf8")
-        .to_string();
-    let store: Arc<dyn ReadingStore> = Arc::new(SqliteStore::open(&db).expect("store"));
-    store
+    let db = dir.path().join("airq.db");
+    let system = SystemBuilder::new(BackendUrls::embedded(db.to_str().expect("utf8")))
+        .gateway(GatewayOptions {
+            direct_limit,
+            ..GatewayOptions::default()
+        })
+        .workers(1, Default::default())
+        .start()
+        .await
+        .expect("system");
+    system
+        .backends
+        .store
         .upsert(&FeedReader::new(SAMPLE).collect::<Vec<_>>())
         .await
         .expect("upsert");
-    let queues = Arc::new(SqliteQueues::open(&db).expect("queues"));
-    let options = GatewayOptions {
-        direct_limit,
-        ..GatewayOptions::default()
-    };
-    let gw = Gateway::start(store.clone(), queues.clone(), "requests", options)
-        .await
-        .expect("gateway");
-    let (stop, stopped) = watch::channel(false);
-    let wait = |mut rx: watch::Receiver<bool>| async move {
-        let _ = rx.wait_for(|s| *s).await;
-    };
-    let worker =
-        airq_worker::Worker::new(store, queues, gw.state.requests.clone(), Default::default());
-    tokio::spawn(worker.run(wait(stopped.clone())));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("addr"));
-    tokio::spawn(gw.run(listener, wait(stopped)));
-    (base, stop, dir)
+    (system.base_url(), system, dir)
 }
 
 fn args(url: &str) -> LoadArgs {
@@ -80,7 +63,7 @@ fn args(url: &str) -> LoadArgs {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn closed_loop_counts_direct_and_queued_and_writes_the_documented_json() {
-    let (base, stop, _dir) = gateway(2).await;
+    let (base, system, _dir) = gateway(2).await;
     let mut a = args(&base);
     a.requests = Some(120);
     a.concurrency = 12;
@@ -124,12 +107,12 @@ async fn closed_loop_counts_direct_and_queued_and_writes_the_documented_json() {
     assert!(json["status_codes"]["200"].is_number());
     assert!(json["status_codes"]["202"].is_number());
     assert!(json["errors"].is_object());
-    let _ = stop.send(true);
+    system.shutdown().await.expect("stop");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn open_loop_paces_arrivals_and_thresholds_trip() {
-    let (base, stop, _dir) = gateway(100).await;
+    let (base, system, _dir) = gateway(100).await;
     let mut a = args(&base);
     a.rate = Some(50.0);
     a.duration = Duration::from_secs(2);
@@ -157,7 +140,7 @@ async fn open_loop_paces_arrivals_and_thresholds_trip() {
     let svg = dir.path().join("run.svg");
     airq_loadtest::plot::run(&svg, &report, &timeline).expect("plot");
     assert!(std::fs::read_to_string(&svg).expect("svg").contains("<svg"));
-    let _ = stop.send(true);
+    system.shutdown().await.expect("stop");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -179,7 +162,7 @@ async fn errors_are_classified() {
         Some(&5)
     );
     // A query the gateway rejects is a 4xx.
-    let (base, stop, _dir) = gateway(100).await;
+    let (base, system, _dir) = gateway(100).await;
     let dir = tempfile::tempdir().expect("tempdir");
     let bad = dir.path().join("bad.jsonl");
     std::fs::write(
@@ -197,7 +180,7 @@ async fn errors_are_classified() {
             .get(&airq_loadtest::client::ErrorClass::Http4xx),
         Some(&3)
     );
-    let _ = stop.send(true);
+    system.shutdown().await.expect("stop");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -207,16 +190,18 @@ async fn the_ceiling_serves_fixed_bytes() {
         .expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
     let body = bytes::Bytes::from_static(b"id,sensor_id,x\n1,2,3\n");
-    let (stop, mut stopped) = watch::channel(false);
-    tokio::spawn(airq_loadtest::ceiling::serve(listener, body, async move {
-        let _ = stopped.wait_for(|s| *s).await;
-    }));
+    let stop = CancellationToken::new();
+    tokio::spawn(airq_loadtest::ceiling::serve(
+        listener,
+        body,
+        stop.clone().cancelled_owned(),
+    ));
     let mut a = args(&base);
     a.requests = Some(50);
     let (report, _) = airq_loadtest::run(&a).await.expect("run");
     assert_eq!(report.ok, 50);
     assert_eq!(report.bytes_received, 50 * 21);
-    let _ = stop.send(true);
+    stop.cancel();
 }
 
 #[test]

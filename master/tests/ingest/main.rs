@@ -1,6 +1,7 @@
 //! Ingest end to end: the real sample and archives into a real SQLite store, damaged feeds, HTTP with ETag,
 //! and the binary's exit status.
 
+use airq_common::shutdown::CancellationToken;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -41,7 +42,7 @@ fn args(source: &str, store: &str) -> IngestArgs {
 /// Runs once and returns the summary and whether the run was complete.
 async fn ingest(args: &IngestArgs) -> (IngestSummary, bool) {
     let mut last = None;
-    let complete = airq_master::run(args, std::future::pending(), |outcome| {
+    let complete = airq_master::run(args, CancellationToken::new(), |outcome| {
         last = Some(outcome.as_ref().expect("run").clone());
     })
     .await
@@ -199,13 +200,13 @@ async fn a_damaged_feed_keeps_the_readings_before_the_damage_and_fails_the_run()
 /// being written.
 struct StopDuringWrite {
     inner: Arc<dyn ReadingStore>,
-    stop: tokio::sync::watch::Sender<bool>,
+    stop: CancellationToken,
 }
 
 #[async_trait::async_trait]
 impl ReadingStore for StopDuringWrite {
     async fn upsert(&self, readings: &[airq_common::Reading]) -> Result<u64, StoreError> {
-        let _ = self.stop.send(true);
+        self.stop.cancel();
         self.inner.upsert(readings).await
     }
     fn query(&self, query: &airq_common::Query, page_size: usize) -> PageStream {
@@ -226,7 +227,8 @@ impl ReadingStore for StopDuringWrite {
 async fn a_stop_finishes_the_batch_in_flight_and_reports_the_rest() {
     let (_dir, url) = temp_store();
     let inner = airq_common::open_store(&url).await.expect("store");
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stop_rx = CancellationToken::new();
+    let stop_tx = stop_rx.clone();
     let ingest = Ingest {
         store: Arc::new(StopDuringWrite {
             inner: inner.clone(),
@@ -345,7 +347,7 @@ async fn an_unchanged_feed_is_skipped_by_etag() {
     };
     let source = airq_master::source::Source::parse(&a.source);
     let mut validators = Default::default();
-    let (_tx, stop) = tokio::sync::watch::channel(false);
+    let stop = CancellationToken::new();
     let first = ingest
         .run(&source, &mut validators, &stop)
         .await
@@ -430,7 +432,7 @@ async fn gzip_and_last_modified_are_used() {
     };
     let source = Source::parse(&url);
     let mut validators = Default::default();
-    let (_tx, stop) = tokio::sync::watch::channel(false);
+    let stop = CancellationToken::new();
     let first = ingest
         .run(&source, &mut validators, &stop)
         .await
@@ -499,17 +501,17 @@ async fn every_retries_a_failed_run_and_keeps_the_etag_between_ticks() {
     let (_dir, store_url) = temp_store();
     let mut a = args(&url, &store_url);
     a.every = Some(Duration::from_millis(20));
-    let stop = Arc::new(tokio::sync::Notify::new());
+    let stop = CancellationToken::new();
     let stopper = stop.clone();
     let mut outcomes: Vec<Result<IngestSummary, String>> = Vec::new();
-    let last_complete = airq_master::run(&a, async move { stopper.notified().await }, |outcome| {
+    let last_complete = airq_master::run(&a, stopper, |outcome| {
         outcomes.push(match outcome {
             Ok(summary) => Ok(summary.clone()),
             Err(e) => Err(e.to_string()),
         });
         if outcomes.len() == 3 {
             // notify_one keeps the permit if the scheduler is not waiting yet.
-            stop.notify_one();
+            stop.cancel();
         }
     })
     .await
