@@ -5,7 +5,7 @@ use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::{TableStatus, Tag};
 
 use super::Aws;
-use crate::error::{classify, fail, Call, DeployError};
+use crate::error::{classify, fail, from_common, Call, DeployError};
 use crate::plan::TableState;
 use crate::stack::TAG_STACK;
 
@@ -66,21 +66,28 @@ pub async fn create(aws: &Aws) -> Result<(), DeployError> {
         .await
         .map_err(|e| match e {
             airq_common::StoreError::DynamoDb {
-                message, operation, ..
-            } => {
-                let code = ["AccessDeniedException", "LimitExceededException"]
-                    .into_iter()
-                    .find(|c| message.contains(c))
-                    .map(str::to_string);
-                crate::error::classify_code(
-                    Call::new(operation, "dynamodb:CreateTable", format!("table {name}")),
-                    None,
-                    code,
-                    message,
-                )
-            }
+                message,
+                operation,
+                transient,
+                ..
+            } => from_common(
+                Call::new(operation, permission(operation), format!("table {name}")),
+                message,
+                transient,
+            ),
             other => DeployError::Store(other),
         })
+}
+
+/// The IAM permission of a DynamoDB operation that a common table definition performs.
+pub fn permission(operation: &str) -> &'static str {
+    match operation {
+        "DescribeTable" => "dynamodb:DescribeTable",
+        "UpdateTimeToLive" => "dynamodb:UpdateTimeToLive",
+        "DescribeTimeToLive" => "dynamodb:DescribeTimeToLive",
+        "TagResource" => "dynamodb:TagResource",
+        _ => "dynamodb:CreateTable",
+    }
 }
 
 /// Adds the stack tag.
