@@ -167,10 +167,28 @@ impl StackName {
         format!("airq-{}-{}", self.0, role)
     }
 
-    /// Artifact buckets are `airq-<stack>-artifacts-<random>`: bucket names are global, so a random suffix keeps
-    /// two accounts' stacks of the same name apart; the bucket is found again by its tag.
+    /// Artifact buckets are `airq-<stack>-artifacts-<suffix>` (see [`bucket_suffix`](Self::bucket_suffix)).
     pub fn bucket_prefix(&self) -> String {
         format!("airq-{}-artifacts-", self.0)
+    }
+
+    /// The last part of the stack's bucket names: 8 hex digits of a hash of the account, region and stack.
+    /// Bucket names are global, so the account keeps two accounts' stacks of the same name apart, and the region
+    /// one account's stacks of the same name in two regions; the name is the same on every run, so `plan` shows
+    /// the bucket `up` then creates and `iam-policy` can name it exactly.
+    pub fn bucket_suffix(&self, account: &str, region: &str) -> String {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::digest(format!("{account}/{region}/{}", self.0).as_bytes());
+        crate::plan::hex(&digest)[..8].to_string()
+    }
+
+    /// The stack's artifact bucket in this account and region.
+    pub fn artifact_bucket(&self, account: &str, region: &str) -> String {
+        format!(
+            "{}{}",
+            self.bucket_prefix(),
+            self.bucket_suffix(account, region)
+        )
     }
 
     /// The tags every resource of the stack carries (plus a role tag on instances).
@@ -215,8 +233,8 @@ mod tests {
     #[test]
     fn derived_names_fit_aws_limits() {
         let s: StackName = "a".repeat(MAX_STACK_NAME).parse().expect("valid");
-        // Bucket: prefix + 8 random hex characters, at most 63.
-        assert!(s.bucket_prefix().len() + 8 <= 63);
+        // Buckets: at most 63 characters.
+        assert!(s.artifact_bucket("123456789012", "ap-southeast-2").len() <= 63);
         // Reply queue: prefix + '-' + 32 hex uuid characters, at most 80.
         assert!(s.reply_queue_prefix().len() + 1 + 32 <= 80);
         assert!(s.dead_letter_queue().len() <= 80);

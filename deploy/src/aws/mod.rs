@@ -12,6 +12,7 @@ use crate::stack::StackName;
 
 pub mod apply;
 pub mod artifact;
+pub mod bucket;
 pub mod down;
 pub mod ec2;
 pub mod fleet;
