@@ -1,5 +1,6 @@
-//! The stack's DynamoDB table. Its key schema is defined once, in `airq_common::store::dynamodb`; this module
-//! only creates it through that definition, tags it, reads its state, and deletes it on request.
+//! The stack's DynamoDB tables: the readings table, whose key schema is defined once, in
+//! `airq_common::store::dynamodb`, and the results table (see [`super::results`]). This module creates the
+//! readings table through its definition, and tags, reads and deletes either.
 
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::{TableStatus, Tag};
@@ -15,8 +16,13 @@ pub struct Found {
     pub arn: String,
 }
 
+/// The readings table, if it exists.
 pub async fn find(aws: &Aws) -> Result<Option<Found>, DeployError> {
-    let name = aws.stack.table();
+    find_table(aws, &aws.stack.table()).await
+}
+
+/// A table of the stack, if it exists.
+pub async fn find_table(aws: &Aws, name: &str) -> Result<Option<Found>, DeployError> {
     let call = || {
         Call::new(
             "DescribeTable",
@@ -24,7 +30,7 @@ pub async fn find(aws: &Aws) -> Result<Option<Found>, DeployError> {
             format!("table {name}"),
         )
     };
-    let out = match aws.dynamodb.describe_table().table_name(&name).send().await {
+    let out = match aws.dynamodb.describe_table().table_name(name).send().await {
         Ok(out) => out,
         Err(e) if e.code() == Some("ResourceNotFoundException") => return Ok(None),
         Err(e) => return Err(classify(call(), None, e)),
@@ -54,12 +60,13 @@ pub async fn find(aws: &Aws) -> Result<Option<Found>, DeployError> {
             deleting: table.table_status() == Some(&TableStatus::Deleting),
             tagged,
             item_count: table.item_count(),
+            ttl: None,
         },
         arn,
     }))
 }
 
-/// Creates the table (waiting until it is active) with the store's own definition.
+/// Creates the readings table (waiting until it is active) with the store's own definition.
 pub async fn create(aws: &Aws) -> Result<(), DeployError> {
     let name = aws.stack.table();
     airq_common::store::dynamodb::create_table(&aws.dynamodb, &name)
@@ -90,13 +97,14 @@ pub fn permission(operation: &str) -> &'static str {
     }
 }
 
-/// Adds the stack tag.
-pub async fn tag(aws: &Aws) -> Result<(), DeployError> {
-    let name = aws.stack.table();
-    let found = find(aws).await?.ok_or_else(|| DeployError::Unexpected {
-        resource: format!("table {name}"),
-        message: "the table vanished before it could be tagged".into(),
-    })?;
+/// Adds the stack tag to a table of the stack.
+pub async fn tag(aws: &Aws, name: &str) -> Result<(), DeployError> {
+    let found = find_table(aws, name)
+        .await?
+        .ok_or_else(|| DeployError::Unexpected {
+            resource: format!("table {name}"),
+            message: "the table vanished before it could be tagged".into(),
+        })?;
     let tag = Tag::builder()
         .key(TAG_STACK)
         .value(aws.stack.as_str())
@@ -119,10 +127,14 @@ pub async fn tag(aws: &Aws) -> Result<(), DeployError> {
     Ok(())
 }
 
-/// Deletes the table (all readings).
+/// Deletes the readings table (all readings).
 pub async fn delete(aws: &Aws) -> Result<bool, DeployError> {
-    let name = aws.stack.table();
-    match aws.dynamodb.delete_table().table_name(&name).send().await {
+    delete_table(aws, &aws.stack.table()).await
+}
+
+/// Deletes a table of the stack; returns whether it existed.
+pub async fn delete_table(aws: &Aws, name: &str) -> Result<bool, DeployError> {
+    match aws.dynamodb.delete_table().table_name(name).send().await {
         Ok(_) => Ok(true),
         Err(e) if e.code() == Some("ResourceNotFoundException") => Ok(false),
         Err(e) => Err(fail(
