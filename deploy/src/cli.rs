@@ -12,7 +12,7 @@ use crate::stack::StackName;
 #[command(
     name = "airq-deploy",
     version,
-    about = "Provisions, scales and tears down airq on AWS (EC2, SQS, DynamoDB), or runs its workers locally",
+    about = "Provisions, scales and tears down airq on AWS (EC2, SQS, DynamoDB, S3), or runs its workers locally",
     after_help = "Credentials and region come from the AWS default chain (environment, profile, SSO, instance \
                   role); AWS_ENDPOINT_URL is honoured. See docs/operations.md."
 )]
@@ -45,7 +45,8 @@ pub enum Provider {
 pub enum Command {
     /// Show what `up` would create or change, without doing it.
     Plan(UpArgs),
-    /// Create or update the stack: table, queues, security group, launch templates, instances. Idempotent.
+    /// Create or update the stack: tables, result store, queues, security groups, launch templates, instances.
+    /// Idempotent.
     Up {
         #[command(flatten)]
         args: UpArgs,
@@ -65,7 +66,7 @@ pub enum Command {
         #[arg(long)]
         operator: bool,
     },
-    /// Instances per role and state, gateway URLs, queue depth, table item count.
+    /// Instances per role and state, gateway URLs, queue depth, table item count, result store.
     Status,
     /// Launch or terminate workers to reach N (terminating the newest first).
     Scale {
@@ -77,9 +78,9 @@ pub enum Command {
     },
     /// Set the worker count from the queue backlog, in a loop, until Ctrl-C.
     Autoscale(AutoscaleArgs),
-    /// Remove everything of the stack (the table only with --delete-data).
+    /// Remove everything of the stack (the readings table only with --delete-data).
     Down {
-        /// Also delete the DynamoDB table and every reading in it.
+        /// Also delete the readings table and every reading in it (the result store is always removed).
         #[arg(long)]
         delete_data: bool,
         /// Do not ask for confirmation.

@@ -2,19 +2,24 @@
 //! permission, an unusable AMI, a quota) and every message names the resource and the permission or limit, so
 //! the fix is clear without reading a stack trace. Everything `up` does is idempotent, so after fixing the cause
 //! the operator runs the same command again and it carries on where it stopped.
+//!
+//! What an SDK error *is* (its code, its one-line message, whether trying again may help) is decided once for
+//! all of airq, by `airq_common::aws::error::classify`; this module only adds what an operator needs on top:
+//! which permission, AMI or quota is involved, and what to do about it.
 
-use aws_smithy_error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use airq_common::aws::error::SdkFailure;
+use aws_smithy_error::{ProvideErrorMetadata, SdkError};
 
 /// The SDK's shared error types (every service crate re-exports the same ones).
 mod aws_smithy_error {
-    pub use aws_sdk_ec2::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+    pub use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum DeployError {
     #[error(
-        "{operation} on {resource} was refused: the AWS identity lacks the permission {permission} ({code}: \
-         {message}). Grant it (`airq-deploy iam-policy --operator` prints everything the operator needs) and \
+        "{operation} on {resource} was refused: the AWS identity lacks the permission {permission} ({message}). \
+         Grant it (`airq-deploy iam-policy --operator` prints everything the operator needs) and \
          run the command again"
     )]
     PermissionDenied {
@@ -25,7 +30,7 @@ pub enum DeployError {
         message: String,
     },
     #[error(
-        "{operation} on {resource}: AWS did not accept the credentials ({code}: {message}). Check the profile, \
+        "{operation} on {resource}: AWS did not accept the credentials ({message}). Check the profile, \
          keys or SSO session in use (`aws sts get-caller-identity` shows who you are) and the clock"
     )]
     Credentials {
@@ -35,7 +40,7 @@ pub enum DeployError {
         message: String,
     },
     #[error(
-        "{operation} on {resource}: the AMI {ami} cannot be used ({code}: {message}). Pass an existing x86_64 \
+        "{operation} on {resource}: the AMI {ami} cannot be used ({message}). Pass an existing x86_64 \
          AMI of this region with --ami, or leave --ami out to use the latest Amazon Linux 2023"
     )]
     BadAmi {
@@ -46,7 +51,7 @@ pub enum DeployError {
         message: String,
     },
     #[error(
-        "{operation} on {resource}: an AWS limit was reached ({code}: {message}). Ask for a higher quota in \
+        "{operation} on {resource}: an AWS limit was reached ({message}). Ask for a higher quota in \
          the Service Quotas console, or ask for fewer or smaller resources; then run the command again"
     )]
     Quota {
@@ -55,12 +60,18 @@ pub enum DeployError {
         code: String,
         message: String,
     },
-    #[error("{operation} on {resource} failed: {message}")]
+    #[error(
+        "{operation} on {resource} failed: {message}{}",
+        if *.transient { " (a passing AWS fault that outlasted the retries: run the command again)" } else { "" }
+    )]
     Aws {
         operation: &'static str,
         resource: String,
         code: Option<String>,
+        /// The error in one line, its code first when AWS sent one.
         message: String,
+        /// Throttling, a 5xx, a timeout or a broken connection: the same call may succeed later.
+        transient: bool,
     },
     #[error("{resource}: {message}")]
     Unexpected { resource: String, message: String },
@@ -75,6 +86,8 @@ pub enum DeployError {
     Store(#[from] airq_common::StoreError),
     #[error("queue: {0}")]
     Queue(#[from] airq_common::queue::QueueError),
+    #[error("result store: {0}")]
+    Results(#[from] airq_common::results::ResultError),
     #[error("{what}: {source}")]
     Io {
         what: String,
@@ -167,26 +180,44 @@ where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug + Send + Sync + 'static,
 {
-    let code = err.code().map(str::to_string);
-    let message = err
-        .message()
-        .map(str::to_string)
-        .unwrap_or_else(|| DisplayErrorContext(&err).to_string());
-    classify_code(call, ami, code, message)
+    sort(call, ami, airq_common::aws::error::classify(&err))
 }
 
-/// The sorting itself, on the error's code and message (separate so it can be tested without the SDK).
-pub fn classify_code(
-    call: Call,
-    ami: Option<&str>,
-    code: Option<String>,
-    message: String,
-) -> DeployError {
+/// Sorts an error that an `airq_common` backend already classified and turned into its own error type (the
+/// readings table's and the result store's definitions create tables for `up`). Those types keep the
+/// classification's one-line message and transience but not the code, so the code is read back from the
+/// message, which starts with it (`AccessDeniedException: …`) for every error AWS itself answered.
+pub fn from_common(call: Call, message: String, transient: bool) -> DeployError {
+    let code = message
+        .split_once(": ")
+        .map(|(head, _)| head)
+        .filter(|head| {
+            !head.is_empty() && head.chars().all(|c| c.is_ascii_alphanumeric() || c == '.')
+        })
+        .map(str::to_string);
+    sort(
+        call,
+        None,
+        SdkFailure {
+            code,
+            message,
+            transient,
+        },
+    )
+}
+
+/// The sorting itself, on a classified failure (separate so it can be tested without the SDK).
+pub fn sort(call: Call, ami: Option<&str>, failure: SdkFailure) -> DeployError {
     let Call {
         operation,
         permission,
         resource,
     } = call;
+    let SdkFailure {
+        code,
+        message,
+        transient,
+    } = failure;
     match code.as_deref() {
         Some(c) if PERMISSION_CODES.contains(&c) => DeployError::PermissionDenied {
             operation,
@@ -222,11 +253,9 @@ pub fn classify_code(
         _ => DeployError::Aws {
             operation,
             resource,
-            message: match &code {
-                Some(c) => format!("{c}: {message}"),
-                None => message,
-            },
             code,
+            message,
+            transient,
         },
     }
 }
@@ -243,11 +272,31 @@ impl DeployError {
             _ => None,
         }
     }
+
+    /// Whether the same command may succeed later without any change (throttling, a 5xx, a timeout).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            DeployError::Aws { transient, .. } => *transient,
+            DeployError::Store(e) => e.is_transient(),
+            DeployError::Queue(e) => e.is_transient(),
+            DeployError::Results(e) => e.is_transient(),
+            _ => false,
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A service error as `airq_common`'s classification reports it.
+    fn failure(code: &str, text: &str) -> SdkFailure {
+        SdkFailure {
+            code: Some(code.into()),
+            message: format!("{code}: {text}"),
+            transient: false,
+        }
+    }
 
     fn call() -> Call {
         Call::new(
@@ -259,21 +308,22 @@ mod tests {
 
     #[test]
     fn permission_errors_name_the_permission_and_resource() {
-        let e = classify_code(
+        let e = sort(
             call(),
             None,
-            Some("UnauthorizedOperation".into()),
-            "You are not authorized".into(),
+            failure("UnauthorizedOperation", "You are not authorized"),
         );
         let text = e.to_string();
         assert!(matches!(e, DeployError::PermissionDenied { .. }));
         assert!(text.contains("ec2:RunInstances"), "{text}");
         assert!(text.contains("worker instances of stack prod"), "{text}");
-        let e = classify_code(
+        let e = sort(
             call(),
             None,
-            Some("UnauthorizedOperation".into()),
-            "not authorized to perform: iam:PassRole on resource role/x".into(),
+            failure(
+                "UnauthorizedOperation",
+                "not authorized to perform: iam:PassRole on resource role/x",
+            ),
         );
         assert!(
             e.to_string().contains("lacks the permission iam:PassRole"),
@@ -283,12 +333,7 @@ mod tests {
 
     #[test]
     fn credential_errors_are_not_called_missing_permissions() {
-        let e = classify_code(
-            call(),
-            None,
-            Some("AuthFailure".into()),
-            "not able to validate".into(),
-        );
+        let e = sort(call(), None, failure("AuthFailure", "not able to validate"));
         assert!(matches!(e, DeployError::Credentials { .. }), "{e:?}");
         assert!(
             e.to_string().contains("did not accept the credentials"),
@@ -298,11 +343,10 @@ mod tests {
 
     #[test]
     fn ami_errors_name_the_ami() {
-        let e = classify_code(
+        let e = sort(
             call(),
             Some("ami-12345678"),
-            Some("InvalidAMIID.NotFound".into()),
-            "gone".into(),
+            failure("InvalidAMIID.NotFound", "gone"),
         );
         assert!(matches!(e, DeployError::BadAmi { .. }));
         assert!(e.to_string().contains("ami-12345678"), "{e}");
@@ -310,11 +354,10 @@ mod tests {
 
     #[test]
     fn quota_errors_say_which_limit() {
-        let e = classify_code(
+        let e = sort(
             call(),
             None,
-            Some("VcpuLimitExceeded".into()),
-            "You have requested more vCPU".into(),
+            failure("VcpuLimitExceeded", "You have requested more vCPU"),
         );
         assert!(matches!(e, DeployError::Quota { .. }));
         let text = e.to_string();
@@ -326,17 +369,91 @@ mod tests {
 
     #[test]
     fn other_errors_keep_their_code() {
-        let e = classify_code(
-            call(),
-            None,
-            Some("InvalidParameterValue".into()),
-            "bad".into(),
-        );
+        let e = sort(call(), None, failure("InvalidParameterValue", "bad"));
         assert_eq!(e.code(), Some("InvalidParameterValue"));
         assert!(
             e.to_string()
                 .contains("RunInstances on worker instances of stack prod failed"),
             "{e}"
+        );
+    }
+
+    #[test]
+    fn the_code_and_message_are_airq_commons() {
+        // The one classification decides what the error is: a timeout is transient and has no code.
+        let timeout: SdkError<aws_sdk_ec2::operation::run_instances::RunInstancesError, ()> =
+            SdkError::timeout_error("slow");
+        let e = classify(call(), None, timeout);
+        assert!(
+            matches!(
+                e,
+                DeployError::Aws {
+                    code: None,
+                    transient: true,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        assert!(e.is_transient());
+        assert!(e.to_string().contains("run the command again"), "{e}");
+        let built: SdkError<aws_sdk_ec2::operation::run_instances::RunInstancesError, ()> =
+            SdkError::construction_failure("bad request");
+        let e = classify(call(), None, built);
+        assert!(!e.is_transient(), "{e:?}");
+        assert!(!e.to_string().contains("run the command again"), "{e}");
+        // The code is not repeated in the message.
+        let e = sort(
+            call(),
+            None,
+            failure("UnauthorizedOperation", "You are not authorized"),
+        );
+        assert_eq!(
+            e.to_string().matches("UnauthorizedOperation").count(),
+            1,
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn errors_of_common_backends_are_sorted_by_the_code_their_message_starts_with() {
+        let e = from_common(
+            Call::new(
+                "CreateTable",
+                "dynamodb:CreateTable",
+                "table airq-prod-results",
+            ),
+            "AccessDeniedException: User is not authorized to perform: dynamodb:CreateTable".into(),
+            false,
+        );
+        assert!(matches!(e, DeployError::PermissionDenied { .. }), "{e:?}");
+        assert!(
+            e.to_string()
+                .contains("lacks the permission dynamodb:CreateTable"),
+            "{e}"
+        );
+        let e = from_common(
+            call(),
+            "LimitExceededException: too many tables".into(),
+            false,
+        );
+        assert!(matches!(e, DeployError::Quota { .. }), "{e:?}");
+        // A transport failure has no code; its transience is kept.
+        let e = from_common(
+            call(),
+            "dispatch failure: io error: connection refused".into(),
+            true,
+        );
+        assert!(
+            matches!(
+                e,
+                DeployError::Aws {
+                    code: None,
+                    transient: true,
+                    ..
+                }
+            ),
+            "{e:?}"
         );
     }
 }

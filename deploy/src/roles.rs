@@ -43,16 +43,20 @@ pub struct ArtifactLocation {
     pub sha256: Option<String>,
 }
 
-/// The bootstrap of one role's instances.
+/// The bootstrap of one role's instances. `results_bucket` is the stack's results bucket: gateways and workers
+/// share queued queries' answers through the result store (its table and that bucket), so an answer a worker
+/// stored can be fetched from any gateway.
 pub fn bootstrap(
     stack: &StackName,
     region: &str,
+    results_bucket: &str,
     role: Role,
     options: &RoleOptions,
     artifact: &ArtifactLocation,
 ) -> Bootstrap {
     let store = format!("dynamodb://{}", stack.table());
     let queue = format!("sqs://{}", stack.request_queue());
+    let results = stack.results_url(results_bucket);
     let mut environment = vec![
         ("AWS_REGION".to_string(), region.to_string()),
         ("RUST_LOG".to_string(), "info".to_string()),
@@ -61,6 +65,7 @@ pub fn bootstrap(
     let (args, stop_timeout) = match role {
         Role::Gateway => {
             environment.push(("AIRQ_QUEUE".into(), queue));
+            environment.push(("AIRQ_RESULTS".into(), results));
             environment.push(("AIRQ_LISTEN".into(), format!("0.0.0.0:{}", options.port)));
             environment.push(("AIRQ_REPLY_QUEUE_PREFIX".into(), stack.reply_queue_prefix()));
             // The gateway's own shutdown grace is 20 s.
@@ -71,6 +76,7 @@ pub fn bootstrap(
         }
         Role::Worker => {
             environment.push(("AIRQ_QUEUE".into(), queue));
+            environment.push(("AIRQ_RESULTS".into(), results));
             // A worker drains its jobs in hand on SIGTERM; a job's visibility is 60 s, so 90 s covers it.
             (
                 vec![
@@ -121,6 +127,7 @@ mod tests {
             let script = bootstrap(
                 &stack,
                 "eu-west-1",
+                "airq-prod-results-0a1b2c3d",
                 role,
                 &RoleOptions::default(),
                 &artifact,
@@ -129,6 +136,14 @@ mod tests {
             .expect("renders");
             assert!(script.contains(&format!("ExecStart=/opt/airq/bin/{}", role.binary())));
             assert!(script.contains("AIRQ_STORE=dynamodb://airq-prod-readings"));
+            // Gateways and workers share the result store; the master never touches it.
+            let results =
+                "AIRQ_RESULTS=dynamodb://airq-prod-results?bucket=airq-prod-results-0a1b2c3d\n";
+            assert_eq!(
+                script.contains(results),
+                role != Role::Master,
+                "{role}: {script}"
+            );
         }
     }
 
@@ -143,7 +158,14 @@ mod tests {
             url: "https://example.org/a.tar.gz".into(),
             sha256: None,
         };
-        let b = bootstrap(&stack, "eu-west-1", Role::Master, &options, &artifact);
+        let b = bootstrap(
+            &stack,
+            "eu-west-1",
+            "airq-prod-results-0a1b2c3d",
+            Role::Master,
+            &options,
+            &artifact,
+        );
         assert_eq!(b.args.last().map(String::as_str), Some("1h1m"));
     }
 }

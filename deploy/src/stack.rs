@@ -138,6 +138,12 @@ impl StackName {
         format!("airq-{}-readings", self.0)
     }
 
+    /// The DynamoDB table of the result store's job records (the answers' parts are in
+    /// [`results_bucket`](Self::results_bucket)).
+    pub fn results_table(&self) -> String {
+        format!("airq-{}-results", self.0)
+    }
+
     /// The request queue (its dead-letter queue is [`dead_letter_queue`](Self::dead_letter_queue)).
     pub fn request_queue(&self) -> String {
         format!("airq-{}-requests", self.0)
@@ -167,10 +173,47 @@ impl StackName {
         format!("airq-{}-{}", self.0, role)
     }
 
-    /// Artifact buckets are `airq-<stack>-artifacts-<random>`: bucket names are global, so a random suffix keeps
-    /// two accounts' stacks of the same name apart; the bucket is found again by its tag.
+    /// Artifact buckets are `airq-<stack>-artifacts-<suffix>` (see [`bucket_suffix`](Self::bucket_suffix)).
     pub fn bucket_prefix(&self) -> String {
         format!("airq-{}-artifacts-", self.0)
+    }
+
+    /// Results buckets (answer parts of queued queries) are `airq-<stack>-results-<suffix>`.
+    pub fn results_bucket_prefix(&self) -> String {
+        format!("airq-{}-results-", self.0)
+    }
+
+    /// The last part of the stack's bucket names: 8 hex digits of a hash of the account, region and stack.
+    /// Bucket names are global, so the account keeps two accounts' stacks of the same name apart, and the region
+    /// one account's stacks of the same name in two regions; the name is the same on every run, so `plan` shows
+    /// the bucket `up` then creates and `iam-policy` can name it exactly.
+    pub fn bucket_suffix(&self, account: &str, region: &str) -> String {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::digest(format!("{account}/{region}/{}", self.0).as_bytes());
+        crate::plan::hex(&digest)[..8].to_string()
+    }
+
+    /// The stack's artifact bucket in this account and region.
+    pub fn artifact_bucket(&self, account: &str, region: &str) -> String {
+        format!(
+            "{}{}",
+            self.bucket_prefix(),
+            self.bucket_suffix(account, region)
+        )
+    }
+
+    /// The stack's results bucket in this account and region.
+    pub fn results_bucket(&self, account: &str, region: &str) -> String {
+        format!(
+            "{}{}",
+            self.results_bucket_prefix(),
+            self.bucket_suffix(account, region)
+        )
+    }
+
+    /// The result store's URL, as the gateways and workers take it (`--results`, `AIRQ_RESULTS`).
+    pub fn results_url(&self, bucket: &str) -> String {
+        format!("dynamodb://{}?bucket={bucket}", self.results_table())
     }
 
     /// The tags every resource of the stack carries (plus a role tag on instances).
@@ -199,6 +242,8 @@ mod tests {
         let b: StackName = "prod2".parse().expect("valid");
         for name in [
             b.table(),
+            b.results_table(),
+            b.results_bucket("123456789012", "eu-west-1"),
             b.request_queue(),
             b.dead_letter_queue(),
             b.reply_queue_prefix(),
@@ -215,12 +260,29 @@ mod tests {
     #[test]
     fn derived_names_fit_aws_limits() {
         let s: StackName = "a".repeat(MAX_STACK_NAME).parse().expect("valid");
-        // Bucket: prefix + 8 random hex characters, at most 63.
-        assert!(s.bucket_prefix().len() + 8 <= 63);
+        // Buckets: at most 63 characters.
+        assert!(s.artifact_bucket("123456789012", "ap-southeast-2").len() <= 63);
+        assert!(s.results_bucket("123456789012", "ap-southeast-2").len() <= 63);
         // Reply queue: prefix + '-' + 32 hex uuid characters, at most 80.
         assert!(s.reply_queue_prefix().len() + 1 + 32 <= 80);
         assert!(s.dead_letter_queue().len() <= 80);
         assert_eq!(s.dead_letter_queue(), format!("{}-dlq", s.request_queue()));
+    }
+
+    #[test]
+    fn bucket_names_are_stable_and_distinct() {
+        let s: StackName = "prod".parse().expect("valid");
+        let artifacts = s.artifact_bucket("123456789012", "eu-west-1");
+        let results = s.results_bucket("123456789012", "eu-west-1");
+        assert!(artifacts.starts_with("airq-prod-artifacts-"), "{artifacts}");
+        assert!(results.starts_with("airq-prod-results-"), "{results}");
+        assert_eq!(results, s.results_bucket("123456789012", "eu-west-1"));
+        assert_ne!(results, s.results_bucket("123456789012", "eu-west-2"));
+        assert_ne!(results, s.results_bucket("210987654321", "eu-west-1"));
+        assert_eq!(
+            s.results_url(&results),
+            format!("dynamodb://airq-prod-results?bucket={results}")
+        );
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! What `status` reports, for either provider: instances per role and state, gateway URLs, the request queue's
-//! depth, and the table's size.
+//! depth, the table's size, and (on AWS) the result store.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -25,6 +25,17 @@ pub struct Depth {
     pub dead_lettered: Option<u64>,
 }
 
+/// The result store of a stack on AWS: where queued queries' answers wait to be fetched.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Results {
+    /// The table of job records, if it exists.
+    pub table: Option<String>,
+    /// Its items (DynamoDB's ItemCount, refreshed about every six hours).
+    pub table_items: Option<u64>,
+    /// The bucket of answer parts, if it exists.
+    pub bucket: Option<String>,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Status {
     pub stack: String,
@@ -39,6 +50,9 @@ pub struct Status {
     pub table_items: Option<u64>,
     /// How exact `table_items` is.
     pub table_items_note: String,
+    /// The result store (AWS only: the local provider's workers use the store's own file).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub results: Option<Results>,
 }
 
 impl Status {
@@ -60,6 +74,7 @@ impl Status {
             queue: None,
             table_items: None,
             table_items_note: String::new(),
+            results: None,
         }
     }
 }
@@ -100,6 +115,17 @@ impl fmt::Display for Status {
         match self.table_items {
             Some(n) => writeln!(f, "  table: {n} items ({})", self.table_items_note)?,
             None => writeln!(f, "  table: does not exist")?,
+        }
+        if let Some(r) = &self.results {
+            match (&r.table, r.table_items) {
+                (Some(t), Some(n)) => writeln!(f, "  results table: {t}, {n} items")?,
+                (Some(t), None) => writeln!(f, "  results table: {t}")?,
+                (None, _) => writeln!(f, "  results table: does not exist")?,
+            }
+            match &r.bucket {
+                Some(b) => writeln!(f, "  results bucket: {b}")?,
+                None => writeln!(f, "  results bucket: does not exist")?,
+            }
         }
         Ok(())
     }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use aws_sdk_ec2::types::InstanceStateName;
 
-use super::{artifact, ec2, queues, table, Aws};
+use super::{artifact, ec2, queues, results, table, Aws};
 use crate::error::DeployError;
 use crate::plan::{Desired, LaunchSpec, Observed, Plan, Step};
 use crate::stack::{GroupKind, Role};
@@ -44,9 +44,11 @@ pub async fn apply(
         match step {
             Step::CreateTable { .. } => {
                 table::create(aws).await?;
-                table::tag(aws).await?;
+                table::tag(aws, &aws.stack.table()).await?;
             }
-            Step::TagTable { .. } => table::tag(aws).await?,
+            Step::TagTable { name } => table::tag(aws, name).await?,
+            Step::CreateResultsTable { name } => results::create_table(aws, name).await?,
+            Step::EnableResultsTtl { name } => results::enable_ttl(aws, name).await?,
             Step::CreateQueue { name, dead_letter } => {
                 let dlq = dead_letter.as_ref().map(|(n, max)| (n.as_str(), *max));
                 queues::create(aws, name, dlq).await?;
@@ -60,6 +62,10 @@ pub async fn apply(
             Step::CreateBucket { name } => artifact::create_bucket(aws, name).await?,
             Step::UploadArtifact(upload) => {
                 artifact::upload(aws, &upload.bucket, &upload.key, &upload.path).await?
+            }
+            Step::CreateResultsBucket { name } => results::create_bucket(aws, name).await?,
+            Step::ConfigureResultsBucket { name, .. } => {
+                results::configure_bucket(aws, name).await?
             }
             Step::CreateSecurityGroup { kind, .. } => {
                 let vpc = ec2::vpc_id(aws, desired.launch.subnet.as_deref()).await?;

@@ -1,13 +1,14 @@
 //! `down`: removes everything of a stack, found by its tags and names: instances (waiting until they are gone,
 //! so the security group can go), launch templates, the security group, queues (request, dead-letter, and any
-//! reply queues gateways left), the artifact bucket, and the table only when asked (it holds the readings).
+//! reply queues gateways left), the artifact bucket, the result store (its table and bucket: they only hold
+//! answers of queued queries, which expire within days anyway), and the readings table only when asked.
 
 use std::time::Duration;
 
 use aws_sdk_ec2::types::InstanceStateName;
 use serde::Serialize;
 
-use super::{artifact, ec2, queues, table, Aws};
+use super::{artifact, bucket, ec2, queues, results, table, Aws};
 use crate::error::DeployError;
 
 /// A resource known by id, shown with its name.
@@ -31,6 +32,9 @@ pub struct Inventory {
     pub security_groups: Vec<Named>,
     pub queues: Vec<String>,
     pub bucket: Option<String>,
+    /// The result store's bucket and table.
+    pub results_bucket: Option<String>,
+    pub results_table: Option<String>,
     pub table: Option<String>,
     /// The table exists but is kept (no `--delete-data`).
     pub table_kept: bool,
@@ -43,6 +47,8 @@ impl Inventory {
             && self.security_groups.is_empty()
             && self.queues.is_empty()
             && self.bucket.is_none()
+            && self.results_bucket.is_none()
+            && self.results_table.is_none()
             && self.table.is_none()
     }
 }
@@ -67,6 +73,15 @@ impl std::fmt::Display for Inventory {
         if let Some(b) = &self.bucket {
             writeln!(f, "- s3 bucket {b} and its objects")?;
         }
+        if let Some(b) = &self.results_bucket {
+            writeln!(f, "- s3 bucket {b} and the answers of queued queries in it")?;
+        }
+        if let Some(t) = &self.results_table {
+            writeln!(
+                f,
+                "- dynamodb table {t} and the queued queries' records in it"
+            )?;
+        }
         if let Some(t) = &self.table {
             writeln!(f, "- dynamodb table {t} and every reading in it")?;
         }
@@ -82,13 +97,26 @@ impl std::fmt::Display for Inventory {
 
 /// What belongs to the stack.
 pub async fn inventory(aws: &Aws, delete_data: bool) -> Result<Inventory, DeployError> {
-    let (instances, templates, group, queue_urls, bucket, table) = tokio::try_join!(
+    let results_table = aws.stack.results_table();
+    let results_bucket = results::bucket_name(aws).await?;
+    let (
+        instances,
+        templates,
+        group,
+        queue_urls,
+        bucket,
+        table,
+        has_results_table,
+        has_results_bucket,
+    ) = tokio::try_join!(
         ec2::instances(aws),
         ec2::find_templates(aws),
         ec2::find_groups(aws),
         queues::list_stack_queues(aws),
         artifact::find_bucket(aws),
         table::find(aws),
+        table::find_table(aws, &results_table),
+        bucket::exists(aws, &results_bucket),
     )?;
     // The table is the stack's by its name (an `up` stopped between creating and tagging it leaves it
     // untagged); it is removed only with --delete-data.
@@ -115,6 +143,11 @@ pub async fn inventory(aws: &Aws, delete_data: bool) -> Result<Inventory, Deploy
             .collect(),
         queues: queue_urls,
         bucket,
+        // The result store's table and bucket are the stack's by their names (the bucket's is this account's
+        // own, and HeadBucket named the account as owner), like the readings table: a role that started
+        // before `up` made them may have made them, untagged.
+        results_bucket: has_results_bucket.then_some(results_bucket),
+        results_table: has_results_table.map(|_| results_table),
         table_kept: table.is_some() && !delete_data,
         table: table.filter(|_| delete_data),
     })
@@ -135,7 +168,7 @@ pub async fn down(aws: &Aws, inventory: &Inventory, wait: Duration) -> Result<()
     if inventory.table.is_some() {
         table::delete(aws).await?;
     }
-    // The group can go once no instance uses it.
+    // The group can go once no instance uses it, and the result store once no gateway or worker writes to it.
     ec2::wait_for(
         aws,
         &inventory.instances,
@@ -143,6 +176,12 @@ pub async fn down(aws: &Aws, inventory: &Inventory, wait: Duration) -> Result<()
         wait,
     )
     .await?;
+    if let Some(bucket) = &inventory.results_bucket {
+        bucket::delete(aws, bucket).await?;
+    }
+    if let Some(name) = &inventory.results_table {
+        table::delete_table(aws, name).await?;
+    }
     for group in &inventory.security_groups {
         ec2::delete_group(aws, &group.id, wait).await?;
     }

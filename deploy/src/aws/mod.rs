@@ -1,5 +1,7 @@
 //! The AWS provider: reads what a stack has ([`observe`]), makes the changes a plan lists ([`apply`]), reports
-//! ([`status`]), runs the worker fleet as EC2 instances ([`fleet`]) and tears a stack down ([`down`]).
+//! ([`status`]), runs the worker fleet as EC2 instances ([`fleet`]) and tears a stack down ([`down`]). The
+//! resources themselves: [`table`], [`results`] (the result store's table and bucket), [`queues`], [`artifact`]
+//! and [`bucket`] (what every bucket of a stack shares), [`ec2`].
 //!
 //! Every resource is found by the stack's names and tags (see [`crate::stack`]), never by state kept on the
 //! operator's machine, so any operator with access can run any command, and a half-done `up` is finished by
@@ -12,11 +14,13 @@ use crate::stack::StackName;
 
 pub mod apply;
 pub mod artifact;
+pub mod bucket;
 pub mod down;
 pub mod ec2;
 pub mod fleet;
 pub mod observe;
 pub mod queues;
+pub mod results;
 pub mod status;
 pub mod table;
 

@@ -136,6 +136,7 @@ pub async fn create(
                 message: "a queue of this name was deleted less than 60 seconds ago (by an earlier down) and \
                           SQS does not allow its name again before then; wait a minute and run the command again"
                     .into(),
+                transient: false,
             })
         }
         Err(e) => Err(fail("CreateQueue", "sqs:CreateQueue", format!("queue {name}"))(e)),

@@ -1,13 +1,20 @@
 //! `status` on AWS.
 
-use super::{ec2, table, Aws};
+use super::{bucket, ec2, results, table, Aws};
 use crate::error::DeployError;
 use crate::stack::Role;
-use crate::status::{Depth, Node, Status};
+use crate::status::{Depth, Node, Results, Status};
 
 pub async fn status(aws: &Aws) -> Result<Status, DeployError> {
-    let (instances, table, mut group) =
-        tokio::try_join!(ec2::instances(aws), table::find(aws), ec2::find_groups(aws))?;
+    let results_table = aws.stack.results_table();
+    let results_bucket = results::bucket_name(aws).await?;
+    let (instances, table, mut group, found_results_table, has_results_bucket) = tokio::try_join!(
+        ec2::instances(aws),
+        table::find(aws),
+        ec2::find_groups(aws),
+        table::find_table(aws, &results_table),
+        bucket::exists(aws, &results_bucket),
+    )?;
     // The gateway port is the one the security group opens (22 is SSH).
     let port = group
         .remove(&crate::stack::GroupKind::Gateway)
@@ -51,5 +58,13 @@ pub async fn status(aws: &Aws) -> Result<Status, DeployError> {
         .and_then(|t| t.state.item_count)
         .map(|n| n.max(0) as u64);
     status.table_items_note = "DynamoDB's ItemCount, refreshed about every six hours".into();
+    status.results = Some(Results {
+        table_items: found_results_table
+            .as_ref()
+            .and_then(|t| t.state.item_count)
+            .map(|n| n.max(0) as u64),
+        table: found_results_table.map(|_| results_table),
+        bucket: has_results_bucket.then_some(results_bucket),
+    });
     Ok(status)
 }

@@ -1,11 +1,12 @@
-//! The stack's DynamoDB table. Its key schema is defined once, in `airq_common::store::dynamodb`; this module
-//! only creates it through that definition, tags it, reads its state, and deletes it on request.
+//! The stack's DynamoDB tables: the readings table, whose key schema is defined once, in
+//! `airq_common::store::dynamodb`, and the results table (see [`super::results`]). This module creates the
+//! readings table through its definition, and tags, reads and deletes either.
 
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::{TableStatus, Tag};
 
 use super::Aws;
-use crate::error::{classify, fail, Call, DeployError};
+use crate::error::{classify, fail, from_common, Call, DeployError};
 use crate::plan::TableState;
 use crate::stack::TAG_STACK;
 
@@ -15,8 +16,13 @@ pub struct Found {
     pub arn: String,
 }
 
+/// The readings table, if it exists.
 pub async fn find(aws: &Aws) -> Result<Option<Found>, DeployError> {
-    let name = aws.stack.table();
+    find_table(aws, &aws.stack.table()).await
+}
+
+/// A table of the stack, if it exists.
+pub async fn find_table(aws: &Aws, name: &str) -> Result<Option<Found>, DeployError> {
     let call = || {
         Call::new(
             "DescribeTable",
@@ -24,7 +30,7 @@ pub async fn find(aws: &Aws) -> Result<Option<Found>, DeployError> {
             format!("table {name}"),
         )
     };
-    let out = match aws.dynamodb.describe_table().table_name(&name).send().await {
+    let out = match aws.dynamodb.describe_table().table_name(name).send().await {
         Ok(out) => out,
         Err(e) if e.code() == Some("ResourceNotFoundException") => return Ok(None),
         Err(e) => return Err(classify(call(), None, e)),
@@ -54,42 +60,51 @@ pub async fn find(aws: &Aws) -> Result<Option<Found>, DeployError> {
             deleting: table.table_status() == Some(&TableStatus::Deleting),
             tagged,
             item_count: table.item_count(),
+            ttl: None,
         },
         arn,
     }))
 }
 
-/// Creates the table (waiting until it is active) with the store's own definition.
+/// Creates the readings table (waiting until it is active) with the store's own definition.
 pub async fn create(aws: &Aws) -> Result<(), DeployError> {
     let name = aws.stack.table();
     airq_common::store::dynamodb::create_table(&aws.dynamodb, &name)
         .await
         .map_err(|e| match e {
             airq_common::StoreError::DynamoDb {
-                message, operation, ..
-            } => {
-                let code = ["AccessDeniedException", "LimitExceededException"]
-                    .into_iter()
-                    .find(|c| message.contains(c))
-                    .map(str::to_string);
-                crate::error::classify_code(
-                    Call::new(operation, "dynamodb:CreateTable", format!("table {name}")),
-                    None,
-                    code,
-                    message,
-                )
-            }
+                message,
+                operation,
+                transient,
+                ..
+            } => from_common(
+                Call::new(operation, permission(operation), format!("table {name}")),
+                message,
+                transient,
+            ),
             other => DeployError::Store(other),
         })
 }
 
-/// Adds the stack tag.
-pub async fn tag(aws: &Aws) -> Result<(), DeployError> {
-    let name = aws.stack.table();
-    let found = find(aws).await?.ok_or_else(|| DeployError::Unexpected {
-        resource: format!("table {name}"),
-        message: "the table vanished before it could be tagged".into(),
-    })?;
+/// The IAM permission of a DynamoDB operation that a common table definition performs.
+pub fn permission(operation: &str) -> &'static str {
+    match operation {
+        "DescribeTable" => "dynamodb:DescribeTable",
+        "UpdateTimeToLive" => "dynamodb:UpdateTimeToLive",
+        "DescribeTimeToLive" => "dynamodb:DescribeTimeToLive",
+        "TagResource" => "dynamodb:TagResource",
+        _ => "dynamodb:CreateTable",
+    }
+}
+
+/// Adds the stack tag to a table of the stack.
+pub async fn tag(aws: &Aws, name: &str) -> Result<(), DeployError> {
+    let found = find_table(aws, name)
+        .await?
+        .ok_or_else(|| DeployError::Unexpected {
+            resource: format!("table {name}"),
+            message: "the table vanished before it could be tagged".into(),
+        })?;
     let tag = Tag::builder()
         .key(TAG_STACK)
         .value(aws.stack.as_str())
@@ -112,10 +127,14 @@ pub async fn tag(aws: &Aws) -> Result<(), DeployError> {
     Ok(())
 }
 
-/// Deletes the table (all readings).
+/// Deletes the readings table (all readings).
 pub async fn delete(aws: &Aws) -> Result<bool, DeployError> {
-    let name = aws.stack.table();
-    match aws.dynamodb.delete_table().table_name(&name).send().await {
+    delete_table(aws, &aws.stack.table()).await
+}
+
+/// Deletes a table of the stack; returns whether it existed.
+pub async fn delete_table(aws: &Aws, name: &str) -> Result<bool, DeployError> {
+    match aws.dynamodb.delete_table().table_name(name).send().await {
         Ok(_) => Ok(true),
         Err(e) if e.code() == Some("ResourceNotFoundException") => Ok(false),
         Err(e) => Err(fail(

@@ -109,7 +109,9 @@ pub async fn prepare(aws: &Aws, args: &UpArgs) -> Result<(Desired, Observed), De
         None
     };
     let (mut artifact, mut upload) = artifact(args, new_bucket.as_deref())?;
+    let results_bucket = aws::results::bucket_name(aws).await?;
     let lookups = Lookups {
+        results_bucket: results_bucket.clone(),
         artifact_key: upload.as_ref().map(|u| u.key.clone()),
         latest_ami: args.ami.is_none(),
     };
@@ -122,7 +124,10 @@ pub async fn prepare(aws: &Aws, args: &UpArgs) -> Result<(Desired, Observed), De
         u.bucket = bucket.clone();
         artifact.url = format!("s3://{bucket}/{}", u.key);
     }
-    Ok((desired(aws, args, artifact, upload), observed))
+    Ok((
+        desired(aws, args, artifact, upload, results_bucket),
+        observed,
+    ))
 }
 
 /// The stack asked for on the command line, with the artifact settled.
@@ -131,6 +136,7 @@ fn desired(
     args: &UpArgs,
     artifact: ArtifactLocation,
     upload: Option<Upload>,
+    results_bucket: String,
 ) -> Desired {
     Desired {
         stack: aws.stack.clone(),
@@ -143,6 +149,7 @@ fn desired(
         max_receives: args.max_receives,
         artifact,
         upload,
+        results_bucket,
         launch: LaunchSettings {
             ami: args.ami.clone(),
             instance_type: args.instance_type.clone(),

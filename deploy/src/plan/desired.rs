@@ -24,6 +24,8 @@ pub struct Desired {
     pub artifact: ArtifactLocation,
     /// A local artifact to upload to the stack's bucket (`artifact.url` is then its `s3://` location).
     pub upload: Option<Upload>,
+    /// The result store's bucket: its name depends on the account, so it is looked up before planning.
+    pub results_bucket: String,
     pub launch: LaunchSettings,
     pub roles: RoleOptions,
 }

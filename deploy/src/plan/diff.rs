@@ -8,6 +8,7 @@ use crate::stack::{GroupKind, Role};
 pub fn plan(desired: &Desired, observed: &Observed) -> Result<Plan, PlanError> {
     let mut plan = Plan::default();
     table(desired, observed, &mut plan)?;
+    results(desired, observed, &mut plan)?;
     queues(desired, observed, &mut plan);
     artifact(desired, observed, &mut plan);
     for kind in GroupKind::ALL {
@@ -33,6 +34,45 @@ fn table(desired: &Desired, observed: &Observed, plan: &mut Plan) -> Result<(), 
             name: table.clone(),
         }),
         Some(_) => {}
+    }
+    Ok(())
+}
+
+/// The result store: its table (created with its TTL, or tagged, or its TTL turned on) and its bucket (created
+/// private, tagged and with its lifecycle rule, or made so). Both come before the launch templates, whose
+/// user data names them.
+fn results(desired: &Desired, observed: &Observed, plan: &mut Plan) -> Result<(), PlanError> {
+    let name = desired.stack.results_table();
+    match &observed.results_table {
+        Some(t) if t.deleting => return Err(PlanError::StillDeleting(format!("the table {name}"))),
+        None => plan.steps.push(Step::CreateResultsTable { name }),
+        Some(t) => {
+            if t.ttl == Some(false) {
+                plan.steps
+                    .push(Step::EnableResultsTtl { name: name.clone() });
+            }
+            if !t.tagged {
+                plan.steps.push(Step::TagTable { name });
+            }
+        }
+    }
+    let name = desired.results_bucket.clone();
+    match &observed.results_bucket {
+        None => plan.steps.push(Step::CreateResultsBucket { name }),
+        Some(b) => {
+            let missing: Vec<&'static str> = [
+                (!b.tagged, "add the stack tag"),
+                (!b.private, "block public access"),
+                (!b.lifecycle, "set the lifecycle rule"),
+            ]
+            .into_iter()
+            .filter_map(|(lacks, fix)| lacks.then_some(fix))
+            .collect();
+            if !missing.is_empty() {
+                plan.steps
+                    .push(Step::ConfigureResultsBucket { name, missing });
+            }
+        }
     }
     Ok(())
 }

@@ -89,6 +89,7 @@ pub fn launch_specs(desired: &Desired, observed: &Observed) -> Result<Vec<Launch
         let user_data = roles::bootstrap(
             &desired.stack,
             &desired.region,
+            &desired.results_bucket,
             role,
             &desired.roles,
             &desired.artifact,

@@ -20,7 +20,9 @@ mod step;
 pub use desired::{Desired, Ingress, LaunchSettings, Upload};
 pub use diff::plan;
 pub use launch::{artifact_tag, hex, launch_specs, spec_hash_of, LaunchSpec, TEMPLATE_FORMAT};
-pub use observed::{GroupState, InstanceState, Observed, QueueState, TableState, TemplateState};
+pub use observed::{
+    BucketState, GroupState, InstanceState, Observed, QueueState, TableState, TemplateState,
+};
 pub use step::{Plan, Step};
 
 /// Why no plan could be made.

@@ -13,6 +13,18 @@ pub struct TableState {
     pub deleting: bool,
     pub tagged: bool,
     pub item_count: Option<i64>,
+    /// Whether its TTL is on; looked up only for the results table, whose records expire by TTL.
+    pub ttl: Option<bool>,
+}
+
+/// The results bucket as found (the artifact bucket is found by name and tag alone: it only has to exist).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BucketState {
+    pub tagged: bool,
+    /// All four public-access blocks are on.
+    pub private: bool,
+    /// It has the result store's lifecycle rule as `airq_common::results::aws::lifecycle` defines it now.
+    pub lifecycle: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,6 +80,10 @@ impl InstanceState {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Observed {
     pub table: Option<TableState>,
+    /// The result store's table of job records.
+    pub results_table: Option<TableState>,
+    /// The result store's bucket of answer parts (the one `Desired::results_bucket` names).
+    pub results_bucket: Option<BucketState>,
     pub request_queue: Option<QueueState>,
     pub dead_letter_queue: Option<QueueState>,
     /// The stack's artifact bucket, if it exists.

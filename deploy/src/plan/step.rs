@@ -15,6 +15,12 @@ pub enum Step {
     TagTable {
         name: String,
     },
+    CreateResultsTable {
+        name: String,
+    },
+    EnableResultsTtl {
+        name: String,
+    },
     CreateQueue {
         name: String,
         dead_letter: Option<(String, u32)>,
@@ -31,6 +37,14 @@ pub enum Step {
         name: String,
     },
     UploadArtifact(Upload),
+    CreateResultsBucket {
+        name: String,
+    },
+    /// Makes an existing results bucket what it should be; `missing` says what it lacks.
+    ConfigureResultsBucket {
+        name: String,
+        missing: Vec<&'static str>,
+    },
     CreateSecurityGroup {
         kind: GroupKind,
         name: String,
@@ -74,6 +88,14 @@ impl fmt::Display for Step {
                 airq_common::store::dynamodb::SK
             ),
             Step::TagTable { name } => write!(f, "~ dynamodb table {name}: add the stack tag"),
+            Step::CreateResultsTable { name } => write!(
+                f,
+                "+ dynamodb table {name} (on-demand; key id; job records of queued queries, forgotten by TTL)"
+            ),
+            Step::EnableResultsTtl { name } => write!(
+                f,
+                "~ dynamodb table {name}: turn on its TTL (job records are forgotten by it)"
+            ),
             Step::CreateQueue {
                 name,
                 dead_letter: Some((dlq, n)),
@@ -104,6 +126,15 @@ impl fmt::Display for Step {
                 u.size,
                 u.path.display()
             ),
+            Step::CreateResultsBucket { name } => write!(
+                f,
+                "+ s3 bucket {name} (private; answer parts under {} expire after {} days)",
+                airq_common::results::aws::PARTS_PREFIX,
+                airq_common::results::aws::PART_LIFETIME_DAYS
+            ),
+            Step::ConfigureResultsBucket { name, missing } => {
+                write!(f, "~ s3 bucket {name}: {}", missing.join(", "))
+            }
             Step::CreateSecurityGroup { name, .. } => write!(f, "+ security group {name}"),
             Step::AuthorizeIngress { name, rule, .. } => {
                 write!(f, "+ security group {name} rule: allow {rule}")

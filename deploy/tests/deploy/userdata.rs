@@ -37,9 +37,16 @@ fn every_roles_user_data_passes_shellcheck() {
     let mut checked = 0;
     for (n, artifact) in artifacts.iter().enumerate() {
         for role in Role::ALL {
-            let script = bootstrap(&stack, "eu-west-1", role, &RoleOptions::default(), artifact)
-                .render()
-                .expect("renders");
+            let script = bootstrap(
+                &stack,
+                "eu-west-1",
+                "airq-prod-results-0a1b2c3d",
+                role,
+                &RoleOptions::default(),
+                artifact,
+            )
+            .render()
+            .expect("renders");
             let path = dir.path().join(format!("{role}-{n}.sh"));
             std::fs::write(&path, &script).expect("write");
             let out = Command::new(shellcheck())

@@ -1,10 +1,12 @@
 //! IAM policies: the least-privilege policy the instances' role needs (`airq-deploy iam-policy`), the trust
 //! policy that lets EC2 assume that role, and the policy of the operator who runs `airq-deploy`.
 //!
-//! The instance policy lists the exact API actions the airq roles call (see `airq_common::store::dynamodb` and
-//! `airq_common::queue::sqs`) on the exact resources of one stack. Actions that only `airq-deploy` performs
-//! (creating the table, the request queue, tagging) are not in it.
+//! The instance policy lists the exact API actions the airq roles call (see `airq_common::store::dynamodb`,
+//! `airq_common::queue::sqs` and `airq_common::results::aws`) on the exact resources of one stack. Actions that
+//! only `airq-deploy` performs (creating the tables, the buckets, the request queue, tagging them) are not in
+//! it. One role serves every instance, so the policy is the union of what gateways, workers and the master do.
 
+use airq_common::results::aws::PARTS_PREFIX;
 use serde_json::{json, Value};
 
 use crate::stack::StackName;
@@ -39,6 +41,15 @@ impl Scope {
             self.partition, self.region, self.account
         )
     }
+
+    fn bucket(&self, name: &str) -> String {
+        format!("arn:{}:s3:::{name}", self.partition)
+    }
+
+    /// The stack's results bucket in this account and region (its name is derived from both).
+    fn results_bucket(&self, stack: &StackName) -> String {
+        stack.results_bucket(&self.account, &self.region)
+    }
 }
 
 /// The AWS partition of a region.
@@ -55,6 +66,8 @@ pub fn partition_of(region: &str) -> &'static str {
 /// The permissions of the instances' role, for one stack.
 pub fn instance_policy(stack: &StackName, scope: &Scope) -> Value {
     let table = scope.table(&stack.table());
+    let results_bucket = scope.bucket(&scope.results_bucket(stack));
+    let parts = format!("{results_bucket}/{PARTS_PREFIX}*");
     json!({
         "Version": "2012-10-17",
         "Statement": [
@@ -90,25 +103,67 @@ pub fn instance_policy(stack: &StackName, scope: &Scope) -> Value {
             {
                 "Sid": "ReplyQueues",
                 "Effect": "Allow",
-                // each gateway creates its own reply queue at start and deletes it at clean shutdown; workers
-                // send answers to it.
+                // each gateway creates its own reply queue at start, keeps a heartbeat tag on it, and deletes it at
+                // clean shutdown; any gateway deletes the stack's reply queues whose heartbeat stopped (reading
+                // their tags); workers send to them.
                 "Action": [
                     "sqs:CreateQueue",
                     "sqs:DeleteMessage",
                     "sqs:DeleteQueue",
                     "sqs:GetQueueAttributes",
                     "sqs:GetQueueUrl",
+                    "sqs:ListQueueTags",
                     "sqs:ReceiveMessage",
-                    "sqs:SendMessage"
+                    "sqs:SendMessage",
+                    "sqs:TagQueue"
                 ],
                 "Resource": scope.sqs(&format!("{}-*", stack.reply_queue_prefix()))
             },
             {
                 "Sid": "QueueHealthCheck",
                 "Effect": "Allow",
-                // the readiness probe lists at most one queue; ListQueues has no resource-level scoping.
+                // the readiness probe lists at most one queue, and gateways list the stack's reply queues to find
+                // those whose gateway is gone; ListQueues has no resource-level scoping.
                 "Action": ["sqs:ListQueues"],
                 "Resource": "*"
+            },
+            {
+                "Sid": "ResultsTable",
+                "Effect": "Allow",
+                // gateways create a job's record (PutItem), read it (GetItem), cancel or expire it (UpdateItem,
+                // DeleteItem) and sweep the table (Scan); workers start and finish jobs (GetItem, UpdateItem);
+                // every role checks the table at start (DescribeTable).
+                "Action": [
+                    "dynamodb:DeleteItem",
+                    "dynamodb:DescribeTable",
+                    "dynamodb:GetItem",
+                    "dynamodb:PutItem",
+                    "dynamodb:Scan",
+                    "dynamodb:UpdateItem"
+                ],
+                "Resource": scope.table(&stack.results_table())
+            },
+            {
+                "Sid": "ResultParts",
+                "Effect": "Allow",
+                // workers write answer parts; gateways read them; both delete the parts of expired, cancelled or
+                // superseded answers.
+                "Action": ["s3:DeleteObject", "s3:GetObject", "s3:PutObject"],
+                "Resource": parts,
+                "Condition": { "StringEquals": { "s3:ResourceAccount": scope.account } }
+            },
+            {
+                "Sid": "ResultPartsList",
+                "Effect": "Allow",
+                // listing a job's parts (ListObjectsV2 under results/); HeadBucket, which every role sends at start
+                // to check the bucket, is authorised as s3:ListBucket too but names no prefix, hence IfExists. The
+                // bucket holds nothing but answer parts.
+                "Action": ["s3:ListBucket"],
+                "Resource": results_bucket,
+                "Condition": {
+                    "StringEquals": { "s3:ResourceAccount": scope.account },
+                    "StringLikeIfExists": { "s3:prefix": format!("{PARTS_PREFIX}*") }
+                }
             },
             {
                 "Sid": "Artifact",
@@ -140,6 +195,7 @@ pub fn trust_policy() -> Value {
 /// existing resources, `aws:RequestTag` on new ones).
 pub fn operator_policy(stack: &StackName, scope: &Scope) -> Value {
     let table = scope.table(&stack.table());
+    let results_bucket = scope.bucket(&scope.results_bucket(stack));
     let tag_key = format!("aws:ResourceTag/{}", crate::stack::TAG_STACK);
     let request_tag = format!("aws:RequestTag/{}", crate::stack::TAG_STACK);
     json!({
@@ -241,6 +297,45 @@ pub fn operator_policy(stack: &StackName, scope: &Scope) -> Value {
                 "Resource": [table.clone(), format!("{table}/index/*")]
             },
             {
+                "Sid": "ResultsTable",
+                "Effect": "Allow",
+                // Created with the result store's own definition, which turns its TTL on; `up` reads the TTL to
+                // finish a creation that stopped before it.
+                "Action": [
+                    "dynamodb:CreateTable",
+                    "dynamodb:DeleteTable",
+                    "dynamodb:DescribeTable",
+                    "dynamodb:DescribeTimeToLive",
+                    "dynamodb:ListTagsOfResource",
+                    "dynamodb:TagResource",
+                    "dynamodb:UpdateTimeToLive"
+                ],
+                "Resource": scope.table(&stack.results_table())
+            },
+            {
+                "Sid": "ResultsBucket",
+                "Effect": "Allow",
+                "Action": [
+                    "s3:CreateBucket",
+                    "s3:DeleteBucket",
+                    "s3:GetBucketPublicAccessBlock",
+                    "s3:GetBucketTagging",
+                    "s3:GetLifecycleConfiguration",
+                    "s3:ListBucket",
+                    "s3:PutBucketPublicAccessBlock",
+                    "s3:PutBucketTagging",
+                    "s3:PutLifecycleConfiguration"
+                ],
+                "Resource": results_bucket.clone()
+            },
+            {
+                "Sid": "EmptyResultsBucket",
+                "Effect": "Allow",
+                // `down` deletes the answer parts left before it deletes the bucket.
+                "Action": ["s3:DeleteObject"],
+                "Resource": format!("{results_bucket}/*")
+            },
+            {
                 "Sid": "Queues",
                 "Effect": "Allow",
                 "Action": [
@@ -278,85 +373,4 @@ pub fn operator_policy(stack: &StackName, scope: &Scope) -> Value {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn actions(policy: &Value) -> Vec<String> {
-        policy["Statement"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .flat_map(|s| match &s["Action"] {
-                Value::Array(a) => a
-                    .iter()
-                    .filter_map(|v| v.as_str().map(str::to_string))
-                    .collect(),
-                Value::String(a) => vec![a.clone()],
-                _ => vec![],
-            })
-            .collect()
-    }
-
-    #[test]
-    fn instance_policy_names_only_the_stacks_resources() {
-        let stack: StackName = "prod".parse().expect("valid");
-        let p = instance_policy(&stack, &Scope::new("eu-west-1", "123456789012"));
-        let text = p.to_string();
-        assert!(text.contains("arn:aws:dynamodb:eu-west-1:123456789012:table/airq-prod-readings"));
-        assert!(text.contains("arn:aws:sqs:eu-west-1:123456789012:airq-prod-requests"));
-        assert!(text.contains("arn:aws:sqs:eu-west-1:123456789012:airq-prod-reply-*"));
-        // No wildcard actions, and nothing only airq-deploy does.
-        let all = actions(&p);
-        assert!(all.iter().all(|a| !a.contains('*')), "{all:?}");
-        for deploy_only in [
-            "dynamodb:CreateTable",
-            "dynamodb:DeleteTable",
-            "sqs:SetQueueAttributes",
-            "sqs:TagQueue",
-            "ec2:RunInstances",
-        ] {
-            assert!(!all.iter().any(|a| a == deploy_only), "{deploy_only}");
-        }
-        // Every resource other than the list-only statement is scoped to this stack.
-        for s in p["Statement"].as_array().into_iter().flatten() {
-            if s["Sid"] == "QueueHealthCheck" {
-                continue;
-            }
-            assert!(s["Resource"].to_string().contains("airq-prod-"), "{s}");
-        }
-    }
-
-    #[test]
-    fn partitions() {
-        assert_eq!(partition_of("eu-west-1"), "aws");
-        assert_eq!(partition_of("cn-north-1"), "aws-cn");
-        assert_eq!(partition_of("us-gov-west-1"), "aws-us-gov");
-        let p = instance_policy(&"x".parse().expect("valid"), &Scope::new("cn-north-1", "1"));
-        assert!(p
-            .to_string()
-            .contains("arn:aws-cn:sqs:cn-north-1:1:airq-x-requests"));
-    }
-
-    #[test]
-    fn operator_policy_scopes_ec2_changes_by_tag() {
-        let stack: StackName = "prod".parse().expect("valid");
-        let p = operator_policy(&stack, &Scope::new("eu-west-1", "123456789012"));
-        let change = p["Statement"]
-            .as_array()
-            .and_then(|s| s.iter().find(|s| s["Sid"] == "ChangeOwnEc2"))
-            .expect("statement");
-        assert_eq!(
-            change["Condition"]["StringEquals"]["aws:ResourceTag/airq:stack"],
-            "prod"
-        );
-        // Tags can be added only while creating, never to existing resources.
-        for s in p["Statement"].as_array().into_iter().flatten() {
-            if s["Action"].to_string().contains("ec2:CreateTags") {
-                assert!(
-                    s["Condition"]["StringEquals"]["ec2:CreateAction"].is_array(),
-                    "{s}"
-                );
-            }
-        }
-    }
-}
+mod tests;

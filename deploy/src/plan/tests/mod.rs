@@ -1,3 +1,5 @@
+//! The planner's tests: one per rule of the diff. The result store's rules are in `results`.
+
 use std::time::Duration;
 
 use super::*;
@@ -24,6 +26,7 @@ fn desired() -> Desired {
             key: "artifacts/airq-abc.tar.gz".into(),
             size: 1000,
         }),
+        results_bucket: "airq-prod-results-00000000".into(),
         launch: LaunchSettings {
             ami: None,
             instance_type: "t3.small".into(),
@@ -67,6 +70,19 @@ fn complete(d: &Desired) -> Observed {
         deleting: false,
         tagged: true,
         item_count: Some(0),
+        ttl: None,
+    });
+    o.results_table = Some(TableState {
+        active: true,
+        deleting: false,
+        tagged: true,
+        item_count: Some(0),
+        ttl: Some(true),
+    });
+    o.results_bucket = Some(BucketState {
+        tagged: true,
+        private: true,
+        lifecycle: true,
     });
     let q = |n: Option<u32>| QueueState {
         url: "u".into(),
@@ -131,6 +147,8 @@ fn a_fresh_account_gets_everything_in_dependency_order() {
         kinds,
         [
             "CreateTable",
+            "CreateResultsTable",
+            "CreateResultsBucket",
             "CreateQueue",
             "CreateQueue",
             "CreateBucket",
@@ -148,21 +166,21 @@ fn a_fresh_account_gets_everything_in_dependency_order() {
     );
     // The dead-letter queue comes first, and the request queue redrives to it.
     assert_eq!(
-        p.steps[1],
+        p.steps[3],
         Step::CreateQueue {
             name: "airq-prod-requests-dlq".into(),
             dead_letter: None
         }
     );
     assert_eq!(
-        p.steps[2],
+        p.steps[4],
         Step::CreateQueue {
             name: "airq-prod-requests".into(),
             dead_letter: Some(("airq-prod-requests-dlq".into(), 5))
         }
     );
     assert_eq!(
-        p.steps[6],
+        p.steps[8],
         Step::AuthorizeIngress {
             kind: GroupKind::Gateway,
             name: "airq-prod-gateway".into(),
@@ -451,3 +469,5 @@ fn a_table_still_being_deleted_stops_the_plan() {
     );
     assert!(err.to_string().contains("run the command again"), "{err}");
 }
+
+mod results;
