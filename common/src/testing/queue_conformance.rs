@@ -281,7 +281,7 @@ pub async fn orphans_are_found_by_their_heartbeat(service: Arc<dyn QueueService>
         crate::queue::remove_orphans(service.as_ref(), &format!("{prefix}-"), stale_after)
             .await
             .expect("sweep");
-    assert_eq!(removed, [dead.clone()]);
+    assert_eq!(removed, std::slice::from_ref(&dead));
     assert!(matches!(
         service.open(&dead).await,
         Err(QueueError::NoSuchQueue(_))
