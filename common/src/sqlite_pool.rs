@@ -10,7 +10,28 @@ use std::time::Duration;
 use r2d2::Pool;
 use r2d2_sqlite::SqliteConnectionManager;
 
-use crate::store::StoreError;
+/// Why a database could not be opened. Its own type, so that the pool depends on no backend (each backend
+/// converts it into its own error).
+#[derive(Debug, thiserror::Error)]
+pub enum PoolError {
+    #[error("invalid SQLite path {path:?}: {reason}")]
+    InvalidPath { path: String, reason: String },
+    #[error("could not prepare the database directory {path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("sqlite connection pool: {0}")]
+    Pool(#[from] r2d2::Error),
+}
+
+impl PoolError {
+    /// Whether trying again may succeed (every connection busy, a timeout).
+    pub fn is_transient(&self) -> bool {
+        matches!(self, PoolError::Pool(_))
+    }
+}
 
 pub type SqlitePool = Pool<SqliteConnectionManager>;
 
@@ -18,10 +39,10 @@ pub type SqlitePool = Pool<SqliteConnectionManager>;
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Opens (creating if needed) the database at `path` with a pool of up to `max_connections`.
-pub fn open_pool(path: &str, max_connections: u32) -> Result<SqlitePool, StoreError> {
+pub fn open_pool(path: &str, max_connections: u32) -> Result<SqlitePool, PoolError> {
     if path.is_empty() {
-        return Err(StoreError::InvalidUrl {
-            url: format!("sqlite://{path}"),
+        return Err(PoolError::InvalidPath {
+            path: path.to_string(),
             reason: "the path is empty".into(),
         });
     }
@@ -29,7 +50,7 @@ pub fn open_pool(path: &str, max_connections: u32) -> Result<SqlitePool, StoreEr
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
     {
-        std::fs::create_dir_all(parent).map_err(|source| StoreError::Io {
+        std::fs::create_dir_all(parent).map_err(|source| PoolError::Io {
             path: parent.display().to_string(),
             source,
         })?;

@@ -81,8 +81,10 @@ impl Client {
         poll: PollMode,
         timeout: Duration,
         max_connections: usize,
+        gzip: bool,
     ) -> Result<Self, reqwest::Error> {
         let http = reqwest::Client::builder()
+            .gzip(gzip)
             .pool_max_idle_per_host(max_connections)
             .timeout(timeout)
             .connect_timeout(Duration::from_secs(10))

@@ -62,6 +62,10 @@ pub struct LoadArgs {
     /// Hard limit on the whole run.
     #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
     pub max_time: Duration,
+    /// Do not offer `Accept-Encoding: gzip`: answers arrive as plain CSV (for a gateway that serves queued
+    /// answers, the path where it decompresses them itself).
+    #[arg(long)]
+    pub no_gzip: bool,
     /// Write the report as JSON (schema airq-loadtest/1, see docs/loadtest.md).
     #[arg(long)]
     pub json: Option<PathBuf>,

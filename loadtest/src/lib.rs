@@ -58,8 +58,8 @@ pub fn mix(args: &MixArgs) -> anyhow::Result<QueryMix> {
 pub async fn run(args: &LoadArgs) -> anyhow::Result<(Report, Vec<(f64, f64)>)> {
     let max_conn = args.concurrency.max(args.max_in_flight.min(4096));
     let url = args.url.as_deref().context("a gateway URL is required")?;
-    let client =
-        Client::new(url, args.poll, args.timeout, max_conn).context("building the HTTP client")?;
+    let client = Client::new(url, args.poll, args.timeout, max_conn, !args.no_gzip)
+        .context("building the HTTP client")?;
     let load = Load {
         client: Arc::new(client),
         mix: Arc::new(mix(&args.mix)?),
@@ -144,6 +144,7 @@ pub async fn sweep(args: &SweepArgs) -> anyhow::Result<Vec<(String, Report)>> {
             poll: args.poll,
             timeout: args.timeout,
             max_time: args.max_time,
+            no_gzip: false,
             json: None,
             plot: None,
             fail_if: None,

@@ -190,6 +190,10 @@ pub enum QueueError {
     Sqlite(#[from] rusqlite::Error),
     #[error("store: {0}")]
     Store(#[from] crate::store::StoreError),
+    #[error("opening the SQLite file: {0}")]
+    Open(#[from] crate::sqlite_pool::PoolError),
+    #[error("sqlite connection pool: {0}")]
+    Pool(#[from] r2d2::Error),
     #[error("sqs {operation} on {queue}: {message}")]
     Sqs {
         operation: &'static str,
@@ -210,6 +214,8 @@ impl QueueError {
                 rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
             ),
             QueueError::Store(e) => e.is_transient(),
+            QueueError::Open(e) => e.is_transient(),
+            QueueError::Pool(_) => true,
             QueueError::Sqs { transient, .. } => *transient,
             QueueError::Task(_) => true,
             _ => false,

@@ -86,7 +86,7 @@ pub struct SqliteQueues {
 impl SqliteQueues {
     pub fn open(path: &str) -> Result<Self, QueueError> {
         let pool = open_pool(path, 8)?;
-        let conn = pool.get().map_err(crate::store::StoreError::from)?;
+        let conn = pool.get()?;
         conn.execute_batch(SCHEMA)?;
         // Files made before queues had heartbeats: add the column (an error only says it is there already).
         let has_heartbeat: bool = conn.query_row(
@@ -123,7 +123,7 @@ impl SqliteQueues {
     {
         let pool = pool.clone();
         tokio::task::spawn_blocking(move || {
-            let mut conn = pool.get().map_err(crate::store::StoreError::from)?;
+            let mut conn = pool.get()?;
             f(&mut conn)
         })
         .await

@@ -225,6 +225,10 @@ pub enum ResultError {
     Sqlite(#[from] rusqlite::Error),
     #[error("store: {0}")]
     Store(#[from] crate::store::StoreError),
+    #[error("opening the SQLite file: {0}")]
+    Open(#[from] crate::sqlite_pool::PoolError),
+    #[error("sqlite connection pool: {0}")]
+    Pool(#[from] r2d2::Error),
     #[error("{service} {operation} on {resource}: {message}")]
     Aws {
         service: &'static str,
@@ -246,6 +250,8 @@ impl ResultError {
                 rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
             ),
             ResultError::Store(e) => e.is_transient(),
+            ResultError::Open(e) => e.is_transient(),
+            ResultError::Pool(_) => true,
             ResultError::Aws { transient, .. } => *transient,
             ResultError::Task(_) => true,
             _ => false,

@@ -60,9 +60,7 @@ pub struct SqliteResults {
 impl SqliteResults {
     pub fn open(path: &str, options: ResultOptions) -> Result<Self, ResultError> {
         let pool = open_pool(path, 4)?;
-        pool.get()
-            .map_err(crate::store::StoreError::from)?
-            .execute_batch(SCHEMA)?;
+        pool.get()?.execute_batch(SCHEMA)?;
         Ok(SqliteResults {
             pool,
             path: path.to_string(),
@@ -77,7 +75,7 @@ impl SqliteResults {
     {
         let pool = self.pool.clone();
         tokio::task::spawn_blocking(move || {
-            let mut conn = pool.get().map_err(crate::store::StoreError::from)?;
+            let mut conn = pool.get()?;
             f(&mut conn)
         })
         .await

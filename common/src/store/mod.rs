@@ -70,6 +70,8 @@ pub enum StoreError {
     Sqlite(#[from] rusqlite::Error),
     #[error("sqlite connection pool: {0}")]
     Pool(#[from] r2d2::Error),
+    #[error("opening the SQLite file: {0}")]
+    Open(#[from] crate::sqlite_pool::PoolError),
     #[error("could not prepare the store at {path}: {source}")]
     Io {
         path: String,
@@ -99,6 +101,7 @@ impl StoreError {
                 rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
             ),
             StoreError::Pool(_) | StoreError::Task(_) => true,
+            StoreError::Open(e) => e.is_transient(),
             StoreError::DynamoDb { transient, .. } => *transient,
             _ => false,
         }

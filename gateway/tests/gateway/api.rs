@@ -423,3 +423,70 @@ async fn small_parts_still_make_the_same_answer() {
     assert_eq!(sys.result(&id).await.bytes().await.expect("body"), direct);
     sys.stop().await;
 }
+
+/// A queued answer is served as plain CSV to a client that does not take gzip (the gateway decompresses the
+/// stored parts as it streams), and as the stored gzip stream, marked `Content-Encoding: gzip`, to one that does:
+/// both are the direct answer's bytes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queued_answers_are_served_plain_or_gzip_as_the_client_asks() {
+    let results = ResultOptions {
+        part_bytes: 1024,
+        ..ResultOptions::default()
+    };
+    let sys = start_with(
+        GatewayOptions::default(),
+        1,
+        &sample_readings(),
+        airq_worker::Settings::default(),
+        results,
+    )
+    .await;
+    let params = "start=2019-04-16&end=2019-04-17";
+    let direct = sys
+        .client
+        .get(sys.url(&format!("/api/query?{params}")))
+        .send()
+        .await
+        .expect("direct")
+        .bytes()
+        .await
+        .expect("body");
+    let id = sys.submit_async(params).await;
+    assert_eq!(sys.result(&id).await.status(), 200);
+    let raw = reqwest::Client::builder()
+        .gzip(false)
+        .build()
+        .expect("client");
+    let plain = raw
+        .get(sys.url(&format!("/results/{id}")))
+        .send()
+        .await
+        .expect("plain");
+    assert_eq!(plain.status(), 200);
+    assert!(plain.headers().get("content-encoding").is_none());
+    assert_eq!(plain.bytes().await.expect("body"), direct);
+    let gz = raw
+        .get(sys.url(&format!("/results/{id}")))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .expect("gzip");
+    assert_eq!(gz.status(), 200);
+    assert_eq!(gz.headers()["content-encoding"], "gzip");
+    let compressed = gz.bytes().await.expect("body");
+    assert!(compressed.len() < direct.len() / 2, "it is compressed");
+    let mut csv = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&compressed[..]), &mut csv)
+        .expect("one gzip stream");
+    assert_eq!(csv, direct);
+    // `gzip;q=0` refuses gzip.
+    let refused = raw
+        .get(sys.url(&format!("/results/{id}")))
+        .header("accept-encoding", "gzip;q=0, identity")
+        .send()
+        .await
+        .expect("refused");
+    assert!(refused.headers().get("content-encoding").is_none());
+    assert_eq!(refused.bytes().await.expect("body"), direct);
+    sys.stop().await;
+}

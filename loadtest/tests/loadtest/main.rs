@@ -54,6 +54,7 @@ fn args(url: &str) -> LoadArgs {
         poll: PollMode::Wait,
         timeout: Duration::from_secs(30),
         max_time: Duration::from_secs(60),
+        no_gzip: false,
         json: None,
         plot: None,
         fail_if: None,
