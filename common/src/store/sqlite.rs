@@ -5,8 +5,6 @@
 use async_trait::async_trait;
 use rusqlite::types::Value;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
-use tokio::sync::mpsc;
-use tokio_stream::wrappers::ReceiverStream;
 
 use super::{Page, PageStream, ReadingStore, StoreError};
 use crate::index::Band;
@@ -54,7 +52,10 @@ const COLUMNS: &str =
 /// yields rows already in (timestamp, sensor_id) order; without one, `readings_by_time` does.
 /// Returns the statement and its parameters; the country test is only present when asked for, so that the
 /// planner can pick the country index.
-fn select_sql(query: &Query) -> (String, Vec<Value>) {
+/// The query for one page: the answer's rows after `after` (the last row of the previous page, by the answer's
+/// order `(timestamp, sensor_id)`), at most `limit` of them. Each page is its own short statement, so a page
+/// holds a pooled connection only while it is read, never while the consumer (a slow client) waits.
+fn select_sql(query: &Query, after: Option<(i64, i64)>, limit: usize) -> (String, Vec<Value>) {
     let mut sql = format!(
         "SELECT {COLUMNS} FROM readings WHERE timestamp BETWEEN ? AND ? AND aqi BETWEEN ? AND ?"
     );
@@ -72,7 +73,13 @@ fn select_sql(query: &Query) -> (String, Vec<Value>) {
         sql.push_str(" AND country = ?");
         values.push(Value::Text(country.to_ascii_uppercase()));
     }
-    sql.push_str(" ORDER BY timestamp, sensor_id");
+    if let Some((timestamp, sensor_id)) = after {
+        sql.push_str(" AND (timestamp, sensor_id) > (?, ?)");
+        values.push(Value::Integer(timestamp));
+        values.push(Value::Integer(sensor_id));
+    }
+    sql.push_str(" ORDER BY timestamp, sensor_id LIMIT ?");
+    values.push(Value::Integer(i64::try_from(limit).unwrap_or(i64::MAX)));
     (sql, values)
 }
 
@@ -95,12 +102,17 @@ impl SqliteStore {
     }
 
     /// The query plan SQLite picks for `query` (one line per step), for tests and `EXPLAIN`-minded operators.
+    /// Both statements of a query are explained: the first page's and the continuation's.
     pub fn explain(&self, query: &Query) -> Result<Vec<String>, StoreError> {
         let conn = self.pool.get()?;
-        let (sql, values) = select_sql(query);
-        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
-        let rows = stmt.query_map(params_from_iter(values), |row| row.get::<_, String>(3))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        let mut plan = Vec::new();
+        for after in [None, Some((query.start, 0))] {
+            let (sql, values) = select_sql(query, after, 1000);
+            let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
+            let rows = stmt.query_map(params_from_iter(values), |row| row.get::<_, String>(3))?;
+            plan.extend(rows.collect::<Result<Vec<String>, _>>()?);
+        }
+        Ok(plan)
     }
 
     async fn blocking<T, F>(&self, f: F) -> Result<T, StoreError>
@@ -175,36 +187,23 @@ fn reading_from_row(row: &Row<'_>) -> rusqlite::Result<Result<Reading, StoreErro
     }))
 }
 
-/// Runs the query on a blocking thread, sending pages into `tx` until the answer ends or the receiver is gone.
-fn produce_pages(
+/// Reads one page on the calling (blocking) thread, with a connection taken from the pool and returned as soon
+/// as the page is read.
+fn read_page(
     pool: &SqlitePool,
     query: &Query,
+    after: Option<(i64, i64)>,
     page_size: usize,
-    tx: &mpsc::Sender<Result<Page, StoreError>>,
-) -> Result<(), StoreError> {
+) -> Result<Vec<Reading>, StoreError> {
     let conn = pool.get()?;
-    let (sql, values) = select_sql(query);
+    let (sql, values) = select_sql(query, after, page_size);
     let mut stmt = conn.prepare_cached(&sql)?;
     let mut rows = stmt.query(params_from_iter(values))?;
     let mut page = Vec::with_capacity(page_size);
     while let Some(row) = rows.next()? {
         page.push(reading_from_row(row)??);
-        if page.len() >= page_size {
-            let readings = std::mem::replace(&mut page, Vec::with_capacity(page_size));
-            let scanned = Some(readings.len() as u64);
-            if tx.blocking_send(Ok(Page { readings, scanned })).is_err() {
-                return Ok(()); // The consumer went away (client disconnected): stop reading.
-            }
-        }
     }
-    if !page.is_empty() {
-        let scanned = Some(page.len() as u64);
-        let _ = tx.blocking_send(Ok(Page {
-            readings: page,
-            scanned,
-        }));
-    }
-    Ok(())
+    Ok(page)
 }
 
 #[async_trait]
@@ -220,16 +219,37 @@ impl ReadingStore for SqliteStore {
 
     fn query(&self, query: &Query, page_size: usize) -> PageStream {
         let page_size = page_size.max(1);
-        // Two pages in the channel: the producer stays one page ahead of the consumer and no further.
-        let (tx, rx) = mpsc::channel(2);
         let pool = self.pool.clone();
         let query = query.clone();
-        tokio::task::spawn_blocking(move || {
-            if let Err(e) = produce_pages(&pool, &query, page_size, &tx) {
-                let _ = tx.blocking_send(Err(e));
-            }
-        });
-        Box::pin(ReceiverStream::new(rx))
+        // Keyset paging, one page per pull: nothing is read ahead of the consumer, and no connection is held
+        // between pages, so clients that stop reading can never take the pool from everyone else.
+        let pages =
+            futures::stream::try_unfold(Some(None), move |state: Option<Option<(i64, i64)>>| {
+                let (pool, query) = (pool.clone(), query.clone());
+                async move {
+                    let Some(after) = state else {
+                        return Ok(None);
+                    };
+                    let readings = tokio::task::spawn_blocking(move || {
+                        read_page(&pool, &query, after, page_size)
+                    })
+                    .await
+                    .map_err(|e| StoreError::Task(e.to_string()))??;
+                    if readings.is_empty() {
+                        return Ok(None);
+                    }
+                    let next = match readings.last() {
+                        Some(last) if readings.len() == page_size => Some(Some((
+                            last.timestamp,
+                            i64::try_from(last.sensor_id).unwrap_or(i64::MAX),
+                        ))),
+                        _ => None,
+                    };
+                    let scanned = Some(readings.len() as u64);
+                    Ok(Some((Page { readings, scanned }, next)))
+                }
+            });
+        Box::pin(pages)
     }
 
     async fn count(&self) -> Result<u64, StoreError> {

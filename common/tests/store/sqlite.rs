@@ -7,6 +7,7 @@ use airq_common::store::sqlite::SqliteStore;
 use airq_common::store::ReadingStore;
 use airq_common::testing::fixtures::{readings, T0};
 use airq_common::Query;
+use futures::StreamExt;
 
 /// A fresh store in its own temporary directory. The directory is leaked on purpose for the test's lifetime
 /// (the process ends right after); each test gets its own file.
@@ -71,4 +72,39 @@ async fn an_unwritable_path_is_a_clear_error() {
         .err()
         .expect("error");
     assert!(err.to_string().contains("a-file"), "{err}");
+}
+
+/// Answers that nobody reads hold no pooled connection: with more stalled answers than the pool has
+/// connections (a slow client that stopped reading, per answer), other work still gets a connection at once.
+/// (Before keyset paging, each stalled answer's producer held its connection while its channel was full, and
+/// the pool of 8 was gone: the count below waited 30 s for a connection and failed.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_answers_hold_no_connection() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store =
+        SqliteStore::open(dir.path().join("airq.db").to_str().expect("utf8")).expect("open");
+    let data = readings(400, 6);
+    store.upsert(&data).await.expect("upsert");
+    let everything = Query::window(T0, T0 + 6 * 3600).expect("valid");
+    let mut stalled = Vec::new();
+    for _ in 0..12 {
+        let mut pages = store.query(&everything, 10);
+        if let Err(e) = pages.next().await.expect("a page") {
+            panic!("first page: {e}");
+        }
+        stalled.push(pages); // read one page, then stop reading
+    }
+    let count = tokio::time::timeout(std::time::Duration::from_secs(5), store.count())
+        .await
+        .expect("a connection is free at once")
+        .expect("count");
+    assert_eq!(count, data.len() as u64);
+    // And a stalled answer resumes where it stopped.
+    let mut rest = 10;
+    for mut pages in stalled.drain(..1) {
+        while let Some(page) = pages.next().await {
+            rest += page.expect("page").readings.len();
+        }
+    }
+    assert_eq!(rest, data.len());
 }
