@@ -50,10 +50,7 @@ impl Default for GatewayOptions {
                 max_body: 64 * 1024,
                 body_timeout: Duration::from_secs(10),
             },
-            server: ServerLimits {
-                header_timeout: Duration::from_secs(10),
-                shutdown_grace: Duration::from_secs(20),
-            },
+            server: ServerLimits::default(),
             max_receives: airq_common::queue::DEFAULT_MAX_RECEIVES,
             reply_queue_prefix: DEFAULT_REPLY_QUEUE_PREFIX.to_string(),
             heartbeat_every: HEARTBEAT_EVERY,

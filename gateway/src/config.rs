@@ -64,6 +64,13 @@ pub struct GatewayConfig {
     /// Time a client has to send its request headers, and its body.
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     pub read_timeout: Duration,
+    /// A client that reads nothing of a response for this long is disconnected.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    pub write_timeout: Duration,
+    /// Connections open at once (default: 4096, or less under the process's descriptor limit); one more is
+    /// answered 503 and closed.
+    #[arg(long)]
+    pub max_connections: Option<usize>,
     /// Time in-flight requests get to finish at shutdown.
     #[arg(long, default_value = "20s", value_parser = humantime::parse_duration)]
     pub shutdown_grace: Duration,
@@ -102,6 +109,11 @@ impl GatewayConfig {
             server: ServerLimits {
                 header_timeout: self.read_timeout,
                 shutdown_grace: self.shutdown_grace,
+                write_timeout: self.write_timeout,
+                max_connections: self
+                    .max_connections
+                    .unwrap_or_else(crate::server::default_max_connections),
+                ..ServerLimits::default()
             },
             reply_queue_prefix: self.reply_queue_prefix.clone(),
             heartbeat_every: self.reply_queue_heartbeat,

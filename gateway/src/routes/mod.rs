@@ -1,5 +1,6 @@
 //! HTTP routes: `query` (direct or queued answers), `results` (polling queued jobs), `health` (probes).
 
+pub mod body;
 pub mod health;
 pub mod query;
 pub mod results;
@@ -9,7 +10,6 @@ use std::time::Duration;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use axum::Router;
-use tower_http::timeout::RequestBodyTimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::state::AppState;
@@ -45,7 +45,10 @@ pub fn router(state: AppState, limits: RequestLimits) -> Router {
         .route("/readyz", get(health::readyz))
         .fallback(health::not_found)
         .layer(DefaultBodyLimit::max(limits.max_body))
-        .layer(RequestBodyTimeoutLayer::new(limits.body_timeout))
+        .layer(axum::middleware::from_fn_with_state(
+            limits,
+            body::read_whole_body,
+        ))
         .layer(trace)
         .with_state(state)
 }

@@ -6,7 +6,6 @@
 //! - a worker SIGKILLed mid-stream (parts already stored): the client still gets one complete, correct answer.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use airq_common::queue::sqlite::SqliteQueues;
 use airq_common::queue::sqs::SqsQueues;
@@ -20,7 +19,7 @@ use airq_common::Reading;
 use uuid::Uuid;
 
 use crate::processes::{gateway_on, poll_result, submit, worker_on, Proc};
-use crate::support::sample_readings;
+use crate::support::{eventually, sample_readings};
 
 /// Which backends a scenario runs on.
 #[derive(Clone, Copy)]
@@ -184,22 +183,6 @@ async fn status_of(client: &reqwest::Client, base: &str, id: &str) -> u16 {
         .expect("get")
         .status()
         .as_u16()
-}
-
-/// Polls until `done` holds or 60 s pass.
-async fn eventually<F, Fut>(what: &str, mut done: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while !done().await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{what}: not within 60 s"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 /// Queries that give different answers on the sample, so that a mixed-up answer would show.

@@ -3,6 +3,7 @@
 
 mod api;
 mod aws;
+mod connections;
 mod durable;
 mod processes;
 mod support;

@@ -1,0 +1,70 @@
+//! A total deadline on request bodies.
+//!
+//! tower-http's body timeout restarts on every frame, so a client sending one byte every few seconds is never
+//! cut off. Bodies here are small (the query body is under 1 KiB, capped at `--max-body`), so the whole body
+//! is read up front, within one deadline and the size cap, before any handler runs.
+
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+use super::RequestLimits;
+use crate::error::ApiError;
+
+pub async fn read_whole_body(
+    State(limits): State<RequestLimits>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let (parts, body) = request.into_parts();
+    match tokio::time::timeout(
+        limits.body_timeout,
+        axum::body::to_bytes(body, limits.max_body),
+    )
+    .await
+    {
+        Ok(Ok(bytes)) => {
+            next.run(Request::from_parts(parts, Body::from(bytes)))
+                .await
+        }
+        Ok(Err(e)) if is_length_limit(&e) => ApiError::TooLarge {
+            limit: limits.max_body,
+        }
+        .into_response(),
+        Ok(Err(e)) => ApiError::BadRequest {
+            field: Some("body".into()),
+            message: format!("the request body could not be read: {e}"),
+        }
+        .into_response(),
+        Err(_) => timed_out(limits.body_timeout),
+    }
+}
+
+fn is_length_limit(e: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = source {
+        if err.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = err.source();
+    }
+    false
+}
+
+fn timed_out(deadline: Duration) -> Response {
+    (
+        StatusCode::REQUEST_TIMEOUT,
+        [(axum::http::header::CONNECTION, "close")],
+        Json(json!({
+            "error": format!("the request body did not arrive within {}s", deadline.as_secs_f64()),
+            "field": "body",
+        })),
+    )
+        .into_response()
+}
