@@ -39,6 +39,8 @@ pub struct GatewayOptions {
     pub orphan_after: Duration,
     /// How often the result store and the reply queues are swept.
     pub sweep_every: Duration,
+    /// Per-client rates and the queue's bound.
+    pub fair_use: crate::fair_use::FairUseLimits,
 }
 
 impl Default for GatewayOptions {
@@ -56,6 +58,7 @@ impl Default for GatewayOptions {
             heartbeat_every: HEARTBEAT_EVERY,
             orphan_after: ORPHAN_AFTER,
             sweep_every: Duration::from_secs(30),
+            fair_use: crate::fair_use::FairUseLimits::default(),
         }
     }
 }
@@ -98,6 +101,7 @@ impl Gateway {
             waiters: Waiters::default(),
             direct: Arc::new(Semaphore::new(options.direct_limit)),
             settings,
+            fair: crate::fair_use::FairUse::new(options.fair_use),
             ready: Arc::new(AtomicBool::new(true)),
         };
         Ok(Gateway { state, options })
@@ -136,6 +140,18 @@ impl Gateway {
             },
             background.clone(),
         ));
+        tasks.spawn({
+            let (fair, stop, every) = (state.fair.clone(), background.clone(), options.sweep_every);
+            async move {
+                let mut tick = tokio::time::interval(every);
+                loop {
+                    tokio::select! {
+                        _ = stop.cancelled() => return,
+                        _ = tick.tick() => fair.forget_idle(),
+                    }
+                }
+            }
+        });
         tasks.close();
         let app = routes::router(state.clone(), options.request);
         if let Ok(addr) = listener.local_addr() {

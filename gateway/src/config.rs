@@ -71,6 +71,18 @@ pub struct GatewayConfig {
     /// answered 503 and closed.
     #[arg(long)]
     pub max_connections: Option<usize>,
+    /// API requests per second per client (bursts of twice that; 429 beyond); 0 = no limit.
+    #[arg(long, default_value_t = 50)]
+    pub rate_limit: u32,
+    /// Queued queries per second per client (bursts of ten times that; 429 beyond); 0 = no limit.
+    #[arg(long, default_value_t = 5)]
+    pub queue_rate_limit: u32,
+    /// Queries waiting in the request queue at most (503 beyond); 0 = no bound.
+    #[arg(long, default_value_t = 10_000)]
+    pub max_queue_depth: u64,
+    /// Apply the per-client limits to loopback clients too (trusted by default).
+    #[arg(long)]
+    pub limit_loopback: bool,
     /// Time in-flight requests get to finish at shutdown.
     #[arg(long, default_value = "20s", value_parser = humantime::parse_duration)]
     pub shutdown_grace: Duration,
@@ -119,6 +131,12 @@ impl GatewayConfig {
             heartbeat_every: self.reply_queue_heartbeat,
             orphan_after: self.reply_queue_orphan_after,
             sweep_every: self.sweep_every,
+            fair_use: crate::fair_use::FairUseLimits {
+                requests_per_second: self.rate_limit,
+                queued_per_second: self.queue_rate_limit,
+                max_queue_depth: self.max_queue_depth,
+                limit_loopback: self.limit_loopback,
+            },
             ..GatewayOptions::default()
         }
     }

@@ -6,7 +6,7 @@
 //!
 //! Layout: [`config`] (command line), [`system`] (the one assembly of gateway, workers and ingest), [`app`]
 //! (one gateway: its reply queue, state and background tasks), [`routes`] (HTTP handlers), [`background`]
-//! (notices, reply-queue heartbeat, sweeps), [`waiters`] (wake-ups for `?wait=`), [`server`] (the hyper loop
+//! (notices, reply-queue heartbeat, sweeps), [`fair_use`] (per-client rates, the queue bound), [`waiters`] (wake-ups for `?wait=`), [`server`] (the hyper loop
 //! with timeouts and graceful shutdown), [`standalone`] (the binary's run), [`state`], [`error`].
 //!
 //! Queued results are not kept here: every job's record and answer are in the shared result store, so any
@@ -16,6 +16,7 @@ pub mod app;
 pub mod background;
 pub mod config;
 pub mod error;
+pub mod fair_use;
 pub mod routes;
 pub mod server;
 pub mod standalone;

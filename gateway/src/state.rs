@@ -25,6 +25,8 @@ pub struct AppState {
     /// Permits for direct answers: while one is free a query is answered directly, otherwise it is queued.
     pub direct: Arc<Semaphore>,
     pub settings: Settings,
+    /// Per-client rates and the queue's bound.
+    pub fair: crate::fair_use::FairUse,
     /// False until the data the gateway serves is ready (standalone: the first ingest has finished).
     pub ready: Arc<AtomicBool>,
 }

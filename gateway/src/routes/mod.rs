@@ -31,7 +31,9 @@ pub fn router(state: AppState, limits: RequestLimits) -> Router {
             .unwrap_or_else(|| "unmatched".into());
         tracing::info_span!("request", method = %req.method(), route = %route)
     });
-    Router::new()
+    // The API routes count against their client's rate; the probes never do (a load balancer must always
+    // reach them).
+    let api = Router::new()
         .route("/api/query", post(query::post_query).get(query::get_query))
         .route(
             "/results/{id}",
@@ -41,6 +43,12 @@ pub fn router(state: AppState, limits: RequestLimits) -> Router {
             "/api/results/{id}",
             get(results::get_result).delete(results::delete_result),
         )
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.fair.clone(),
+            crate::fair_use::limit_requests,
+        ));
+    Router::new()
+        .merge(api)
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .fallback(health::not_found)

@@ -19,12 +19,14 @@ use tokio::sync::OwnedSemaphorePermit;
 use uuid::Uuid;
 
 use crate::error::ApiError;
+use crate::fair_use::{Client, ClientOf};
 use crate::state::AppState;
 
 pub const CSV_CONTENT_TYPE: &str = "text/csv; charset=utf-8";
 
 pub async fn post_query(
     State(state): State<AppState>,
+    ClientOf(client): ClientOf,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
@@ -38,11 +40,12 @@ pub async fn post_query(
         },
     })?;
     let query = Query::from_json(&body)?;
-    answer(state, query, prefers_async(&headers)).await
+    answer(state, client, query, prefers_async(&headers)).await
 }
 
 pub async fn get_query(
     State(state): State<AppState>,
+    ClientOf(client): ClientOf,
     headers: HeaderMap,
     params: Result<axum::extract::Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Result<Response, ApiError> {
@@ -51,7 +54,7 @@ pub async fn get_query(
         message: e.body_text(),
     })?;
     let query = Query::from_params(params.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
-    answer(state, query, prefers_async(&headers)).await
+    answer(state, client, query, prefers_async(&headers)).await
 }
 
 /// RFC 7240: `Prefer: respond-async` asks for the queued path even when a direct answer is possible.
@@ -64,11 +67,19 @@ fn prefers_async(headers: &HeaderMap) -> bool {
         .any(|p| p.trim().eq_ignore_ascii_case("respond-async"))
 }
 
-async fn answer(state: AppState, query: Query, prefer_async: bool) -> Result<Response, ApiError> {
+async fn answer(
+    state: AppState,
+    client: Client,
+    query: Query,
+    prefer_async: bool,
+) -> Result<Response, ApiError> {
     if !prefer_async {
         if let Ok(permit) = state.direct.clone().try_acquire_owned() {
             return direct(state, query, permit).await;
         }
+    }
+    if let Err(refused) = state.fair.queue(&client, state.requests.as_ref()).await {
+        return Ok(refused.into_response());
     }
     enqueue(state, query).await
 }

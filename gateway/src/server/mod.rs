@@ -25,6 +25,7 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio_io_timeout::TimeoutStream;
+use tower::ServiceExt;
 
 pub use limits::{default_max_connections, ServerLimits};
 
@@ -77,7 +78,15 @@ pub async fn serve(
             tokio::spawn(limits::refuse(stream));
             continue;
         };
-        let service = TowerToHyperService::new(app.clone());
+        // Handlers and the fair-use limits know the peer through axum's `ConnectInfo`.
+        let service = TowerToHyperService::new(app.clone().map_request(
+            move |mut request: axum::http::Request<hyper::body::Incoming>| {
+                request
+                    .extensions_mut()
+                    .insert(axum::extract::ConnectInfo(peer));
+                request
+            },
+        ));
         let builder = builder.clone();
         let watcher = graceful.watcher();
         tokio::spawn(async move {

@@ -14,10 +14,15 @@ use tokio::time::Instant;
 use crate::support::{start, System};
 
 fn strict(limits: ServerLimits) -> GatewayOptions {
-    let mut options = GatewayOptions::default();
-    options.server = limits;
-    options.request.body_timeout = Duration::from_secs(1);
-    options
+    let defaults = GatewayOptions::default();
+    GatewayOptions {
+        server: limits,
+        request: airq_gateway::routes::RequestLimits {
+            body_timeout: Duration::from_secs(1),
+            ..defaults.request
+        },
+        ..defaults
+    }
 }
 
 fn quick() -> ServerLimits {
@@ -136,8 +141,10 @@ async fn a_client_that_stops_reading_is_disconnected() {
     for (i, r) in data.iter_mut().enumerate() {
         r.sensor_id = 10_000 + i as u64;
     }
-    let mut options = strict(quick());
-    options.direct_limit = 1;
+    let options = GatewayOptions {
+        direct_limit: 1,
+        ..strict(quick())
+    };
     let sys = start(options, 1, &data).await;
     let socket = TcpSocket::new_v4().expect("socket");
     socket.set_recv_buffer_size(4096).expect("small window");

@@ -5,5 +5,6 @@ mod api;
 mod aws;
 mod connections;
 mod durable;
+mod fair;
 mod processes;
 mod support;
