@@ -44,6 +44,7 @@ impl Damage {
     pub fn from_archive(source: &str, damage: &ArchiveDamage) -> Damage {
         let kind = match damage.kind {
             ArchiveDamageKind::LineTooLong => "line_too_long",
+            ArchiveDamageKind::Truncated => "truncated",
             ArchiveDamageKind::Io(_) => "read_error",
         };
         Damage {

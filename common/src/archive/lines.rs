@@ -41,8 +41,8 @@ impl<R: Read> Lines<R> {
     }
 
     /// The next line without its `\n` (or `\r\n`), and its offset; `None` at the end of the input. A line longer
-    /// than the cap, or a read error, is damage at the offset of the line it interrupted: every line before it
-    /// was returned whole.
+    /// than the cap, input ending without a newline, or a read error, is damage at the offset of the line it
+    /// interrupted: every line before it was returned whole.
     pub(super) fn next_line(&mut self) -> Result<Option<(u64, &[u8])>, ArchiveDamage> {
         loop {
             let pending = &self.buf[self.pos..];
@@ -74,13 +74,12 @@ impl<R: Read> Lines<R> {
                 if self.scanned == 0 {
                     return Ok(None);
                 }
-                // The input ends without a newline: the last line is returned as it is.
-                let start = self.pos;
-                self.pos = self.buf.len();
-                self.scanned = 0;
-                let line = &self.buf[start..];
-                let line = line.strip_suffix(b"\r").unwrap_or(line);
-                return Ok(Some((offset, line)));
+                // Every row ends with a newline, so input ending without one was cut: the last "row" may be a
+                // number cut short (PM10 12.73 read as 1), and is damage, not data.
+                return Err(ArchiveDamage {
+                    offset,
+                    kind: ArchiveDamageKind::Truncated,
+                });
             }
             self.fill().map_err(|e| ArchiveDamage {
                 offset,

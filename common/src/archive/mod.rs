@@ -45,6 +45,8 @@ pub struct ArchiveDamage {
 pub enum ArchiveDamageKind {
     /// A line is longer than [`MAX_LINE`].
     LineTooLong,
+    /// The input ends inside a row: its last line has no newline.
+    Truncated,
     /// Reading the input failed (for an HTTP body: the connection closed before its Content-Length).
     Io(String),
 }
@@ -54,6 +56,9 @@ impl fmt::Display for ArchiveDamageKind {
         match self {
             ArchiveDamageKind::LineTooLong => {
                 write!(f, "a line is longer than the {} KiB cap", MAX_LINE >> 10)
+            }
+            ArchiveDamageKind::Truncated => {
+                f.write_str("the archive ends inside a row (truncated)")
             }
             ArchiveDamageKind::Io(e) => write!(f, "read error: {e}"),
         }

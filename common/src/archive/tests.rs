@@ -144,6 +144,40 @@ fn the_cap_is_inclusive() {
     );
 }
 
+/// A file cut in the middle of its last row's number: the row is not read as `1`, it is damage at its offset.
+#[test]
+fn a_last_row_cut_mid_number_is_damage_not_a_reading() {
+    let whole = [
+        HEADER,
+        ROW,
+        b"15092;SDS011;7647;56.963;-2.211;2019-05-06T00:03:45;12.73;;;2.93;;\n",
+    ]
+    .concat();
+    let cut = &whole[..HEADER.len()
+        + ROW.len()
+        + "15092;SDS011;7647;56.963;-2.211;2019-05-06T00:03:45;1".len()];
+    let mut reader = ArchiveReader::new(cut, "gb").expect("header");
+    let readings: Vec<Reading> = reader.by_ref().collect();
+    assert_eq!(readings.len(), 1);
+    assert_eq!(readings[0].pm10, Some(6.8));
+    assert_eq!(
+        reader.damage(),
+        Some(&ArchiveDamage {
+            offset: (HEADER.len() + ROW.len()) as u64,
+            kind: ArchiveDamageKind::Truncated
+        })
+    );
+    assert_eq!(
+        reader.stats().records_seen,
+        1,
+        "the cut row is not a record"
+    );
+    // The whole file, ending in its newline, is not damaged.
+    let mut reader = ArchiveReader::new(&whole[..], "gb").expect("header");
+    assert_eq!(reader.by_ref().count(), 2);
+    assert_eq!(reader.damage(), None);
+}
+
 /// Fails after handing out its data, as an HTTP body does when the connection closes before Content-Length.
 struct FailsAfter<'a> {
     data: &'a [u8],

@@ -30,6 +30,41 @@ async fn an_overlong_line_is_damage_and_the_rows_before_it_are_stored() {
     assert_eq!(store.count().await.expect("count"), 2);
 }
 
+/// The finding of issue 10: a file cut in the middle of its last row's PM10 (12.73 cut to `1`) stored 1.0 and
+/// exited 0. The binary must store only the whole rows, report the damage with the cut row's offset, and fail.
+#[test]
+fn the_binary_fails_on_an_archive_cut_mid_number() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}", dir.path().join("airq.db").display());
+    let whole = format!("{HEADER}{}{}", row(1, "6.80"), row(2, "12.73"));
+    let cut_at = whole.find("12.73").expect("the value") + 1;
+    let path = dir.path().join("cut.csv");
+    std::fs::write(&path, &whole[..cut_at]).expect("write");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_airq-master"))
+        .args(["ingest", "--source", path.to_str().expect("utf8")])
+        .args(["--store", &url, "--country", "gb", "--json"])
+        .output()
+        .expect("run");
+    assert!(!out.status.success(), "a cut archive exits non-zero");
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json summary");
+    assert_eq!(summary["damage"][0]["kind"], "truncated", "{summary}");
+    let first_rows = HEADER.len() + row(1, "6.80").len();
+    assert_eq!(summary["damage"][0]["offset"], first_rows as u64);
+    assert_eq!(summary["readings_written"], 1);
+
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let stored = runtime.block_on(async {
+        let store = airq_common::open_store(&url).await.expect("store");
+        let q = airq_common::Query::from_params([("start", "2019-05-06"), ("end", "2019-05-07")])
+            .expect("query");
+        airq_common::store::collect(store.query(&q, 10))
+            .await
+            .expect("query")
+    });
+    let pm10: Vec<Option<f64>> = stored.iter().map(|r| r.pm10).collect();
+    assert_eq!(pm10, [Some(6.8)], "the cut row is not stored");
+}
+
 /// Serves `body` to every connection as a 200 whose Content-Length is 1000 bytes more than it sends, then
 /// closes: a body cut short in transit. Raw TCP because a real HTTP server will not send a wrong length.
 async fn short_body_server(body: Vec<u8>) -> String {
