@@ -211,3 +211,17 @@ fn a_read_error_is_damage() {
         "{damage}"
     );
 }
+
+/// The `--country` given for an archive goes through the same rule: not two letters, dropped on every row.
+#[test]
+fn an_invalid_archive_country_is_dropped_and_counted() {
+    let (readings, stats, damage) =
+        read_archive(SAMPLE.as_bytes(), "=cmd|' /C calc'!A0").expect("header");
+    assert_eq!(damage, None);
+    assert_eq!(readings.len(), 2);
+    assert!(readings.iter().all(|r| r.country.is_empty()));
+    assert_eq!(
+        stats.dropped_values.get(&SkipReason::InvalidCountry),
+        Some(&2)
+    );
+}

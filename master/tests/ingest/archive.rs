@@ -122,3 +122,38 @@ async fn an_http_body_shorter_than_its_content_length_is_damage() {
     assert_eq!(summary.damage[0].kind, "read_error", "{summary}");
     assert_eq!(summary.readings_written, 140);
 }
+
+/// A country that is not two letters never reaches the store: the readings are written without it and the drop
+/// is shown in the summary under its reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invalid_country_is_dropped_and_shown_in_the_summary() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("rows.csv");
+    std::fs::write(
+        &path,
+        format!("{HEADER}{}{}", row(1, "6.80"), row(2, "7.10")),
+    )
+    .expect("write");
+    let (_s, url) = temp_store();
+    let mut a = args(path.to_str().expect("utf8"), &url);
+    a.country = "=HYPERLINK(\"http://x\")".into();
+    let (summary, complete) = ingest(&a).await;
+    assert!(complete, "{summary}");
+    assert_eq!(summary.readings_written, 2);
+    assert_eq!(
+        summary
+            .dropped_values
+            .get(&airq_common::SkipReason::InvalidCountry),
+        Some(&2)
+    );
+    let text = summary.to_string();
+    assert!(text.contains("invalid_country"), "{text}");
+    let store = airq_common::open_store(&url).await.expect("store");
+    let q = airq_common::Query::from_params([("start", "2019-05-06"), ("end", "2019-05-07")])
+        .expect("query");
+    let stored = airq_common::store::collect(store.query(&q, 10))
+        .await
+        .expect("query");
+    assert_eq!(stored.len(), 2);
+    assert!(stored.iter().all(|r| r.country.is_empty()), "{stored:?}");
+}
