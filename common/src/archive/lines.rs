@@ -12,15 +12,19 @@ use super::{ArchiveDamage, ArchiveDamageKind};
 /// not an archive at all), not data.
 pub const MAX_LINE: usize = 64 << 10;
 
-/// Bytes asked of the input per read. The buffer never holds more than `MAX_LINE + READ_CHUNK` bytes.
+/// The least room a read is given. The buffer is `MAX_LINE + READ_CHUNK` bytes, allocated once: a line that
+/// has not ended within the cap is damage before the buffer could need to grow.
 pub const READ_CHUNK: usize = 64 << 10;
 
 /// The lines of an input, each with the byte offset where it begins.
 pub(super) struct Lines<R> {
     input: R,
+    /// Fixed size, zeroed once; the input's bytes are `buf[pos..end]`.
     buf: Vec<u8>,
     /// Start of the unconsumed bytes in `buf`.
     pos: usize,
+    /// End of the bytes read into `buf`.
+    end: usize,
     /// How many bytes from `pos` are known to hold no newline, so that a long line is searched once.
     scanned: usize,
     /// Absolute offset of `buf[0]`.
@@ -32,8 +36,9 @@ impl<R: Read> Lines<R> {
     pub(super) fn new(input: R) -> Self {
         Lines {
             input,
-            buf: Vec::with_capacity(READ_CHUNK),
+            buf: vec![0; MAX_LINE + READ_CHUNK],
             pos: 0,
+            end: 0,
             scanned: 0,
             base: 0,
             eof: false,
@@ -45,7 +50,7 @@ impl<R: Read> Lines<R> {
     /// interrupted: every line before it was returned whole.
     pub(super) fn next_line(&mut self) -> Result<Option<(u64, &[u8])>, ArchiveDamage> {
         loop {
-            let pending = &self.buf[self.pos..];
+            let pending = &self.buf[self.pos..self.end];
             let offset = self.base + self.pos as u64;
             if let Some(i) = memchr::memchr(b'\n', &pending[self.scanned..]) {
                 let start = self.pos;
@@ -88,26 +93,25 @@ impl<R: Read> Lines<R> {
         }
     }
 
-    /// Drops the consumed bytes and reads once more at the end of the buffer. An error ends the input.
+    /// Moves the unconsumed bytes to the front and reads once more after them. An error ends the input.
     fn fill(&mut self) -> io::Result<()> {
         if self.pos > 0 {
-            // What remains is part of one line, at most the cap: a small move.
-            self.buf.drain(..self.pos);
+            // What remains is part of one line, at most the cap (checked before every fill): a small move, and
+            // it leaves at least `READ_CHUNK` bytes of room, so a read of 0 always means the end of the input.
+            self.buf.copy_within(self.pos..self.end, 0);
             self.base += self.pos as u64;
+            self.end -= self.pos;
             self.pos = 0;
         }
-        let len = self.buf.len();
-        self.buf.resize(len + READ_CHUNK, 0);
         loop {
-            match self.input.read(&mut self.buf[len..]) {
+            match self.input.read(&mut self.buf[self.end..]) {
                 Ok(n) => {
-                    self.buf.truncate(len + n);
+                    self.end += n;
                     self.eof = n == 0;
                     return Ok(());
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
-                    self.buf.truncate(len);
                     self.eof = true;
                     return Err(e);
                 }
