@@ -236,4 +236,6 @@ pub fn read_archive<R: Read>(
 }
 
 #[cfg(test)]
+mod properties;
+#[cfg(test)]
 mod tests;
