@@ -255,4 +255,26 @@ mod tests {
             assert!(row[4..7].iter().all(|c| c.starts_with('-')));
         }
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        /// Any finite coordinates and altitude, negative ones included, are written as their number, untouched
+        /// by the formula neutralisation.
+        #[test]
+        fn numbers_are_never_neutralised(
+            lat in -90.0..=90.0f64,
+            lon in -180.0..=180.0f64,
+            // Below sea level (the Dead Sea shore, a mine) to above any summit.
+            alt in -12_000.0..=9_000.0f64,
+        ) {
+            let row = cells(Reading {
+                latitude: Some(lat),
+                longitude: Some(lon),
+                altitude: Some(alt),
+                ..reading("SDS011", "CL")
+            });
+            proptest::prop_assert_eq!(&row[4..7], [lat.to_string(), lon.to_string(), alt.to_string()]);
+        }
+    }
 }
