@@ -2,6 +2,7 @@
 //!
 //! Header `id,sensor_id,...,aqi,band`; timestamps RFC 3339 UTC; an empty cell where a value is missing; numbers
 //! in Rust's shortest round-trip form (so `"20.40"` in the feed is written `20.4`, identically by every backend).
+//! A text cell that would start a spreadsheet formula is written with a `'` before it; numbers never are.
 
 use std::fmt::Write as _;
 
@@ -66,18 +67,18 @@ impl CsvEncoder {
             &mut self.cells;
         opt(id, r.id);
         let _ = write!(sensor_id, "{}", r.sensor_id);
-        sensor_type.push_str(&r.sensor_type);
+        text(sensor_type, &r.sensor_type);
         opt(location_id, r.location_id);
         opt(lat, r.latitude);
         opt(lon, r.longitude);
         opt(alt, r.altitude);
-        country.push_str(&r.country);
+        text(country, &r.country);
         opt(indoor, r.indoor.map(u8::from));
         ts.push_str(&format_rfc3339(r.timestamp));
         opt(pm10, r.pm10);
         opt(pm25, r.pm25);
         let _ = write!(aqi, "{}", r.aqi);
-        band.push_str(r.band.as_str());
+        text(band, r.band.as_str());
         let _ = self.writer.write_record(&self.cells);
     }
 
@@ -99,6 +100,19 @@ fn new_writer() -> csv::Writer<Vec<u8>> {
     csv::WriterBuilder::new()
         .terminator(csv::Terminator::Any(b'\n'))
         .from_writer(Vec::with_capacity(64 << 10))
+}
+
+/// First characters that make a spreadsheet read a cell as a formula (OWASP, "CSV Injection").
+const FORMULA_STARTS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
+
+/// Writes a text cell, with a `'` before it when it would start a formula: a stored value (a sensor type from the
+/// feed, a country stored before countries were validated) must not run as a formula in the spreadsheet that
+/// opens the answer. Only text cells go through here: a number such as `-33.9` (latitude) is written as it is.
+fn text(cell: &mut String, value: &str) {
+    if value.starts_with(FORMULA_STARTS) {
+        cell.push('\'');
+    }
+    cell.push_str(value);
 }
 
 fn opt<T: std::fmt::Display>(cell: &mut String, value: Option<T>) {
@@ -164,5 +178,103 @@ mod tests {
             row,
             ",7,\"SDS,011\",3,52.22,,,NL,0,2019-04-16T14:22:52Z,20.4,,2,Low"
         );
+    }
+
+    fn reading(sensor_type: &str, country: &str) -> Reading {
+        Reading {
+            id: Some(1),
+            sensor_id: 7,
+            sensor_type: sensor_type.into(),
+            location_id: None,
+            latitude: None,
+            longitude: None,
+            altitude: None,
+            country: country.into(),
+            indoor: None,
+            timestamp: 1_555_424_572,
+            pm10: Some(20.4),
+            pm25: None,
+            aqi: 2,
+            band: Band::Low,
+        }
+    }
+
+    /// The cells of the one row of `encode(&[r])`, unquoted.
+    fn cells(r: Reading) -> Vec<String> {
+        let out = encode(&[r]);
+        let mut rows = csv::Reader::from_reader(&out[..]);
+        let row = rows.records().next().expect("a row").expect("csv");
+        row.iter().map(str::to_string).collect()
+    }
+
+    /// Issue 10: a text cell that a spreadsheet would run as a formula (OWASP CSV injection: a first character of
+    /// `=`, `+`, `-`, `@`, tab or carriage return) is written with a `'` before it, so it is shown as text.
+    #[test]
+    fn text_cells_that_start_a_formula_are_neutralised() {
+        let cases = [
+            (
+                "=HYPERLINK(\"http://x\",\"y\")",
+                "'=HYPERLINK(\"http://x\",\"y\")",
+            ),
+            ("+1+1", "'+1+1"),
+            ("-2+3", "'-2+3"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("\t=1", "'\t=1"),
+            ("\r=1", "'\r=1"),
+            ("SDS011", "SDS011"),
+            ("a=b", "a=b"),
+            ("", ""),
+        ];
+        for (text, written) in cases {
+            let row = cells(reading(text, text));
+            assert_eq!(row[2], written, "sensor_type {text:?}");
+            assert_eq!(row[7], written, "country {text:?}");
+        }
+    }
+
+    /// Numbers are never altered: coordinates and altitude may be negative, and `-33.9` is a number, not a
+    /// formula.
+    #[test]
+    fn negative_numbers_are_written_unchanged() {
+        for (lat, lon, alt) in [
+            (-33.9, -70.65, -5.0),
+            (-0.5, -180.0, -430.5),
+            (-90.0, -0.000_001, -1e-7),
+        ] {
+            let row = cells(Reading {
+                latitude: Some(lat),
+                longitude: Some(lon),
+                altitude: Some(alt),
+                ..reading("SDS011", "CL")
+            });
+            assert_eq!(
+                row[4..7],
+                [lat.to_string(), lon.to_string(), alt.to_string()],
+                "{lat} {lon} {alt}"
+            );
+            assert!(row[4..7].iter().all(|c| c.starts_with('-')));
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        /// Any finite coordinates and altitude, negative ones included, are written as their number, untouched
+        /// by the formula neutralisation.
+        #[test]
+        fn numbers_are_never_neutralised(
+            lat in -90.0..=90.0f64,
+            lon in -180.0..=180.0f64,
+            // Below sea level (the Dead Sea shore, a mine) to above any summit.
+            alt in -12_000.0..=9_000.0f64,
+        ) {
+            let row = cells(Reading {
+                latitude: Some(lat),
+                longitude: Some(lon),
+                altitude: Some(alt),
+                ..reading("SDS011", "CL")
+            });
+            proptest::prop_assert_eq!(&row[4..7], [lat.to_string(), lon.to_string(), alt.to_string()]);
+        }
     }
 }

@@ -3,7 +3,8 @@
 //! The rules are the project's (see `docs/architecture.md`): keep a record only if it has a PM10 (`P1`) and/or
 //! PM2.5 (`P2`) value that is a finite number >= 0 below the sensor's saturation limit, from a sensor that is not
 //! a particle counter. An unusable value is dropped; a record left with no usable value is skipped; every drop
-//! and skip is counted by reason so an ingest run can report exactly what it did not store.
+//! and skip is counted by reason so an ingest run can report exactly what it did not store. A country that is not
+//! two ASCII letters is dropped too (the reading kept without it).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -57,6 +58,8 @@ pub enum SkipReason {
     MissingSensorId,
     /// Not a JSON object of the feed's shape, or a CSV row with the wrong number of cells.
     MalformedRecord,
+    /// A country that is not two ASCII letters (ISO 3166 alpha-2).
+    InvalidCountry,
 }
 
 impl SkipReason {
@@ -70,6 +73,7 @@ impl SkipReason {
             SkipReason::BadTimestamp => "bad_timestamp",
             SkipReason::MissingSensorId => "missing_sensor_id",
             SkipReason::MalformedRecord => "malformed_record",
+            SkipReason::InvalidCountry => "invalid_country",
         }
     }
 }
@@ -196,6 +200,10 @@ impl RecordFields<'_> {
         if let Some(reason) = first_failure {
             stats.drop_value(reason);
         }
+        let country = country_code(self.country).unwrap_or_else(|reason| {
+            stats.drop_value(reason);
+            String::new()
+        });
         Ok(Reading {
             id: self.id,
             sensor_id,
@@ -204,7 +212,7 @@ impl RecordFields<'_> {
             latitude: self.latitude,
             longitude: self.longitude,
             altitude: self.altitude,
-            country: self.country.trim().to_ascii_uppercase(),
+            country,
             indoor: self.indoor,
             timestamp,
             pm10,
@@ -212,6 +220,20 @@ impl RecordFields<'_> {
             aqi,
             band: Band::of_index(aqi),
         })
+    }
+}
+
+/// Validates a country: two ASCII letters (ISO 3166 alpha-2), stored upper case; empty when the source has none.
+/// Anything else is not a country, and is refused rather than stored: a value such as `=HYPERLINK(...)` would
+/// otherwise reach the CSV answer, where a spreadsheet runs it as a formula.
+pub fn country_code(text: &str) -> Result<String, SkipReason> {
+    let text = text.trim();
+    match text.as_bytes() {
+        [] => Ok(String::new()),
+        [a, b] if a.is_ascii_alphabetic() && b.is_ascii_alphabetic() => {
+            Ok(text.to_ascii_uppercase())
+        }
+        _ => Err(SkipReason::InvalidCountry),
     }
 }
 
@@ -312,5 +334,45 @@ mod tests {
         assert_eq!(check_pm(899.9, false), Ok(899.9));
         assert_eq!(check_pm(900.0, false), Err(SkipReason::SaturatedSensor));
         assert_eq!(check_pm(0.0, false), Ok(0.0));
+    }
+
+    /// Issue 10: a country like `=HYPERLINK(...)` reached the CSV answer, where a spreadsheet runs it as a
+    /// formula. Only two ASCII letters are a country; anything else is dropped (the reading kept) and counted.
+    #[test]
+    fn a_country_is_two_ascii_letters_or_dropped() {
+        let cases = [
+            ("de", "DE", false),
+            (" nl ", "NL", false),
+            ("GB", "GB", false),
+            ("", "", false),
+            ("=HYPERLINK(\"http://x\",\"y\")", "", true),
+            ("+1", "", true),
+            ("DEU", "", true),
+            ("D", "", true),
+            ("D1", "", true),
+            ("@A", "", true),
+            ("ÉS", "", true),
+            ("d e", "", true),
+        ];
+        for (country, stored, dropped) in cases {
+            let mut stats = ParseStats::default();
+            let r = RecordFields {
+                country,
+                ..fields(Some("5"), None)
+            }
+            .into_reading(&mut stats)
+            .expect("the reading is kept");
+            assert_eq!(r.country, stored, "{country:?}");
+            let counted = stats.dropped_values.get(&SkipReason::InvalidCountry);
+            assert_eq!(counted, dropped.then_some(&1), "{country:?}");
+        }
+        // A skipped record's country is not counted: only kept readings drop values.
+        let mut stats = ParseStats::default();
+        let skipped = RecordFields {
+            country: "=1",
+            ..fields(None, None)
+        };
+        assert_eq!(skipped.into_reading(&mut stats), Err(SkipReason::NoPmValue));
+        assert!(stats.dropped_values.is_empty());
     }
 }

@@ -224,16 +224,12 @@ fn parse(
         Format::ArchiveCsv => match ArchiveReader::new(input, country) {
             Ok(mut reader) => {
                 send_all(&mut reader);
-                (reader.into_stats(), None)
+                let (stats, damage) = reader.into_parts();
+                (stats, damage.map(|d| Damage::from_archive(name, &d)))
             }
             Err(e) => (
                 ParseStats::default(),
-                Some(Damage {
-                    source: name.to_string(),
-                    offset: Some(0),
-                    kind: "bad_header",
-                    message: e.to_string(),
-                }),
+                Some(Damage::from_archive_error(name, &e)),
             ),
         },
     }

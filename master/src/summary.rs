@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
+use airq_common::archive::{ArchiveDamage, ArchiveDamageKind, ArchiveError};
 use airq_common::feed::{DamageKind, FeedDamage};
 use airq_common::reading::{ParseStats, SkipReason};
 use serde::Serialize;
@@ -16,7 +17,7 @@ pub struct Damage {
     /// Byte offset where the damage begins, when the reader knows it.
     pub offset: Option<u64>,
     /// A stable short name: `truncated`, `trailing_garbage`, `unexpected_byte`, `not_an_array`, `empty`,
-    /// `record_too_large`, `read_error`, `bad_header`, `unreadable`.
+    /// `record_too_large`, `line_too_long`, `read_error`, `bad_header`, `unreadable`.
     pub kind: &'static str,
     pub message: String,
 }
@@ -37,6 +38,39 @@ impl Damage {
             offset: Some(damage.offset),
             kind,
             message: damage.kind.to_string(),
+        }
+    }
+
+    pub fn from_archive(source: &str, damage: &ArchiveDamage) -> Damage {
+        let kind = match damage.kind {
+            ArchiveDamageKind::LineTooLong => "line_too_long",
+            ArchiveDamageKind::Truncated => "truncated",
+            ArchiveDamageKind::Io(_) => "read_error",
+        };
+        Damage {
+            source: source.to_string(),
+            offset: Some(damage.offset),
+            kind,
+            message: damage.kind.to_string(),
+        }
+    }
+
+    /// An archive that could not be read at all: its header is missing, lacks a needed column, or is damaged.
+    pub fn from_archive_error(source: &str, error: &ArchiveError) -> Damage {
+        match error {
+            ArchiveError::Damaged(damage) => Damage::from_archive(source, damage),
+            ArchiveError::Empty => Damage {
+                source: source.to_string(),
+                offset: Some(0),
+                kind: "empty",
+                message: error.to_string(),
+            },
+            ArchiveError::MissingColumn(_) => Damage {
+                source: source.to_string(),
+                offset: Some(0),
+                kind: "bad_header",
+                message: error.to_string(),
+            },
         }
     }
 }

@@ -208,3 +208,18 @@ fn skip_reasons_are_counted() {
         assert_eq!(stats.skipped.get(&reason), Some(&1), "{reason}");
     }
 }
+
+/// A feed country that is not two letters (a spreadsheet formula, here) is dropped and counted; the reading kept.
+#[test]
+fn an_invalid_country_is_dropped_and_counted() {
+    let data = br#"[{"sensor": {"id": 1}, "location": {"country": "=HYPERLINK(\"http://x\")"}, "sensordatavalues": [{"value": "5", "value_type": "P1"}], "timestamp": "2019-04-16 14:22:52"},
+        {"sensor": {"id": 2}, "location": {"country": "de"}, "sensordatavalues": [{"value": "5", "value_type": "P1"}], "timestamp": "2019-04-16 14:22:52"}]"#;
+    let (kept, stats, damage) = read_feed(&data[..]);
+    assert_eq!(damage, None);
+    let countries: Vec<&str> = kept.iter().map(|r| r.country.as_str()).collect();
+    assert_eq!(countries, ["", "DE"]);
+    assert_eq!(
+        stats.dropped_values.get(&SkipReason::InvalidCountry),
+        Some(&1)
+    );
+}

@@ -16,6 +16,8 @@ use airq_master::source::Source;
 use airq_master::summary::IngestSummary;
 use serde_json::Value;
 
+mod archive;
+
 fn data(path: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../data")
