@@ -4,5 +4,7 @@
 mod api;
 mod aws;
 mod durable;
+mod hostile;
 mod processes;
+mod raw;
 mod support;
