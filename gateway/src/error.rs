@@ -1,6 +1,6 @@
 //! The gateway's one error type: every failure a client can see, as a status and a JSON body.
 
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
@@ -42,6 +42,12 @@ pub enum ApiError {
     NotFound,
     #[error("no such route; see POST/GET /api/query and GET/DELETE /results/<id>")]
     NoRoute,
+    #[error("method {0} is not allowed on this route; the Allow header lists the ones that are")]
+    MethodNotAllowed(Method),
+    /// A refusal made outside this type (an axum or tower-http built-in), known only by its status; its message
+    /// is the status's canonical reason. See `routes::refusals::json_errors`.
+    #[error("{}", .0.canonical_reason().unwrap_or("error"))]
+    Refused(StatusCode),
     #[error("{}", gone_message(*.0))]
     Gone(GoneReason),
     #[error("{}", .0.message)]
@@ -75,6 +81,10 @@ impl IntoResponse for ApiError {
             ApiError::NotFound | ApiError::NoRoute => {
                 (StatusCode::NOT_FOUND, None, self.to_string())
             }
+            ApiError::MethodNotAllowed(_) => {
+                (StatusCode::METHOD_NOT_ALLOWED, None, self.to_string())
+            }
+            ApiError::Refused(status) => (*status, None, self.to_string()),
             ApiError::Gone(_) => (StatusCode::GONE, None, self.to_string()),
             ApiError::JobFailed(failure) => (
                 status_of(failure.reason),

@@ -6,7 +6,6 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
-use crate::error::ApiError;
 use crate::state::AppState;
 
 pub async fn healthz() -> Response {
@@ -34,8 +33,4 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
         return not_ready(format!("result store: {e}"));
     }
     Json(json!({ "status": "ready" })).into_response()
-}
-
-pub async fn not_found() -> ApiError {
-    ApiError::NoRoute
 }

@@ -1,7 +1,9 @@
-//! HTTP routes: `query` (direct or queued answers), `results` (polling queued jobs), `health` (probes).
+//! HTTP routes: `query` (direct or queued answers), `results` (polling queued jobs), `health` (probes),
+//! `refusals` (404, 405, and JSON bodies for every error response).
 
 pub mod health;
 pub mod query;
+pub mod refusals;
 pub mod results;
 
 use std::time::Duration;
@@ -43,9 +45,13 @@ pub fn router(state: AppState, limits: RequestLimits) -> Router {
         )
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
-        .fallback(health::not_found)
+        .fallback(refusals::not_found)
+        // After the routes: it applies to the routes registered so far.
+        .method_not_allowed_fallback(refusals::method_not_allowed)
         .layer(DefaultBodyLimit::max(limits.max_body))
         .layer(RequestBodyTimeoutLayer::new(limits.body_timeout))
+        // Outside every other layer but the trace, so that it sees their refusals too.
+        .layer(axum::middleware::map_response(refusals::json_errors))
         .layer(trace)
         .with_state(state)
 }

@@ -14,23 +14,23 @@ use crate::support::start;
 /// A job id nobody has queued.
 const UNKNOWN_JOB: &str = "6f1c2b9e-2d6c-4c53-9f0e-0a4b5d9d2c11";
 
-/// Asserts that `reply` is a JSON error with `status`, a non-empty `error` and, if given, `field`.
-fn assert_json_error(case: &str, reply: &Reply, status: u16, field: Option<&str>) -> Value {
-    assert_eq!(reply.status, status, "{case}: {reply:?}");
+/// What is wrong with `reply` as a JSON error with `status`, a non-empty `error` and, if given, `field`; `None`
+/// when it is right.
+fn problem(reply: &Reply, status: u16, field: Option<&str>) -> Option<String> {
     let content_type = reply.header("content-type").unwrap_or("");
-    assert!(
-        content_type.starts_with("application/json"),
-        "{case}: content type {content_type:?}: {reply:?}"
-    );
-    let body = reply
-        .json()
-        .unwrap_or_else(|| panic!("{case}: body is not JSON: {reply:?}"));
+    let body = reply.json().unwrap_or(Value::Null);
     let error = body["error"].as_str().unwrap_or("");
-    assert!(!error.is_empty(), "{case}: no error message: {body}");
-    if let Some(field) = field {
-        assert_eq!(body["field"], field, "{case}: {body}");
-    }
-    body
+    let wrong = reply.status != status
+        || !content_type.starts_with("application/json")
+        || error.is_empty()
+        || field.is_some_and(|field| body["field"] != field);
+    wrong.then(|| {
+        format!(
+            "{} {content_type:?} {:?}",
+            reply.status,
+            String::from_utf8_lossy(&reply.body)
+        )
+    })
 }
 
 /// Finding 5: `?wait=1e20` used to panic the handler (`Duration::from_secs_f64` overflows), which gave the
@@ -67,8 +67,98 @@ async fn absurd_waits_are_refused_or_capped() {
         for job in [id.as_str(), UNKNOWN_JOB] {
             let target = format!("/results/{job}?wait={wait}");
             let reply = raw::send(&sys.base, &request("GET", &target, &[], None)).await;
-            assert_json_error(&format!("wait={wait}"), &reply, 400, Some("wait"));
+            if let Some(problem) = problem(&reply, 400, Some("wait")) {
+                panic!("wait={wait}: expected a 400 naming wait, got {problem}");
+            }
         }
     }
+    sys.stop().await;
+}
+
+/// One refused request: what it is, its bytes, and the status and `field` the client must get.
+struct Case {
+    what: String,
+    bytes: Vec<u8>,
+    status: u16,
+    field: Option<&'static str>,
+}
+
+fn case(what: &str, bytes: Vec<u8>, status: u16, field: Option<&'static str>) -> Case {
+    Case {
+        what: what.to_string(),
+        bytes,
+        status,
+        field,
+    }
+}
+
+/// Finding 7: one request for each way the gateway can refuse one (router, extractors, body limit, head
+/// limits, the query parser), each answered with a JSON error. All cases run before the assertion, so a
+/// failure lists every case that is wrong.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_refusal_is_a_json_error() {
+    let sys = start(GatewayOptions::default(), 0, &[]).await;
+    let window = r#""startDate": "2019-04-16", "endDate": "2019-04-17""#;
+    let mut cases = Vec::new();
+    for method in ["PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"] {
+        let body = (method != "TRACE").then_some(&b"{}"[..]);
+        cases.push(case(
+            &format!("{method} /api/query"),
+            request(method, "/api/query", &[], body),
+            405,
+            None,
+        ));
+    }
+    cases.push(case(
+        "POST /healthz",
+        request("POST", "/healthz", &[], Some(b"{}")),
+        405,
+        None,
+    ));
+    cases.push(case(
+        "GET /nowhere",
+        request("GET", "/nowhere", &[], None),
+        404,
+        None,
+    ));
+    let huge = format!(r#"{{{window}, "pad": "{}"}}"#, "x".repeat(100_000));
+    cases.push(case(
+        "body over --max-body",
+        request("POST", "/api/query", &[], Some(huge.as_bytes())),
+        413,
+        Some("body"),
+    ));
+    cases.push(case(
+        "non-UTF-8 query parameter",
+        request("GET", "/api/query?start=%FF&end=2019-04-17", &[], None),
+        400,
+        Some("start"),
+    ));
+    cases.push(case(
+        "wait=NaN",
+        request(
+            "GET",
+            &format!("/results/{UNKNOWN_JOB}?wait=NaN"),
+            &[],
+            None,
+        ),
+        400,
+        Some("wait"),
+    ));
+
+    let mut wrong = Vec::new();
+    for case in &cases {
+        let reply = raw::send(&sys.base, &case.bytes).await;
+        if let Some(problem) = problem(&reply, case.status, case.field) {
+            wrong.push(format!("{}: {problem}", case.what));
+        } else if case.status == 405 && reply.header("allow").is_none_or(str::is_empty) {
+            wrong.push(format!("{}: 405 without Allow", case.what));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "not the JSON errors expected:\n{}",
+        wrong.join("\n")
+    );
     sys.stop().await;
 }
