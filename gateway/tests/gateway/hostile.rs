@@ -129,6 +129,18 @@ async fn every_refusal_is_a_json_error() {
         Some("body"),
     ));
     cases.push(case(
+        "non-UTF-8 job id",
+        request("GET", "/results/%FF%FE", &[], None),
+        400,
+        Some("id"),
+    ));
+    cases.push(case(
+        "non-UTF-8 job id, DELETE",
+        request("DELETE", "/api/results/%C3%28", &[], None),
+        400,
+        Some("id"),
+    ));
+    cases.push(case(
         "non-UTF-8 query parameter",
         request("GET", "/api/query?start=%FF&end=2019-04-17", &[], None),
         400,
