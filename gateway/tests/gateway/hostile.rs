@@ -128,6 +128,13 @@ async fn every_refusal_is_a_json_error() {
         413,
         Some("body"),
     ));
+    let twice = format!(r#"{{{window}, "startDate": "2019-04-15"}}"#);
+    cases.push(case(
+        "startDate twice in the body",
+        request("POST", "/api/query", &[], Some(twice.as_bytes())),
+        400,
+        Some("startDate"),
+    ));
     cases.push(case(
         "non-UTF-8 job id",
         request("GET", "/results/%FF%FE", &[], None),
