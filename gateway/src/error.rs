@@ -38,6 +38,10 @@ pub enum ApiError {
     },
     #[error("the request body is larger than {limit} bytes")]
     TooLarge { limit: usize },
+    #[error("the request target is longer than {limit} bytes")]
+    UriTooLong { limit: usize },
+    #[error("{0}")]
+    HeadersTooLarge(String),
     #[error("no job with this id")]
     NotFound,
     #[error("no such route; see POST/GET /api/query and GET/DELETE /results/<id>")]
@@ -76,6 +80,12 @@ impl IntoResponse for ApiError {
             ApiError::TooLarge { .. } => (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 Some("body".into()),
+                self.to_string(),
+            ),
+            ApiError::UriTooLong { .. } => (StatusCode::URI_TOO_LONG, None, self.to_string()),
+            ApiError::HeadersTooLarge(_) => (
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                None,
                 self.to_string(),
             ),
             ApiError::NotFound | ApiError::NoRoute => {

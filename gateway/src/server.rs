@@ -1,6 +1,9 @@
 //! The HTTP server loop: hyper with a header read timeout (slow clients cannot hold connections open without
 //! sending a request), HTTP/1.1 and HTTP/2, and graceful shutdown that stops accepting, lets in-flight
 //! requests finish within a bound, then returns.
+//!
+//! hyper refuses a request head it cannot parse, frame or hold with a bare status line (no body) before any
+//! service runs; its limits are set above the gateway's own (`routes::head_limits`), which answer in JSON.
 
 use std::future::Future;
 use std::time::Duration;
@@ -11,6 +14,8 @@ use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
+
+use crate::routes::head_limits::HYPER_MAX_HEADER_FIELDS;
 
 #[derive(Debug, Clone, Copy)]
 pub struct ServerLimits {
@@ -32,7 +37,8 @@ pub async fn serve(
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_timeout);
+        .header_read_timeout(limits.header_timeout)
+        .max_headers(HYPER_MAX_HEADER_FIELDS);
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {

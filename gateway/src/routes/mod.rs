@@ -1,6 +1,7 @@
 //! HTTP routes: `query` (direct or queued answers), `results` (polling queued jobs), `health` (probes),
-//! `refusals` (404, 405, and JSON bodies for every error response).
+//! `refusals` (404, 405, and JSON bodies for every error response), `head_limits` (414, 431).
 
+pub mod head_limits;
 pub mod health;
 pub mod query;
 pub mod refusals;
@@ -48,6 +49,7 @@ pub fn router(state: AppState, limits: RequestLimits) -> Router {
         .fallback(refusals::not_found)
         // After the routes: it applies to the routes registered so far.
         .method_not_allowed_fallback(refusals::method_not_allowed)
+        .layer(axum::middleware::from_fn(head_limits::check))
         .layer(DefaultBodyLimit::max(limits.max_body))
         .layer(RequestBodyTimeoutLayer::new(limits.body_timeout))
         // Outside every other layer but the trace, so that it sees their refusals too.

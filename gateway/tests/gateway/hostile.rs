@@ -8,6 +8,10 @@ use airq_gateway::state::Settings;
 use airq_gateway::GatewayOptions;
 use serde_json::Value;
 
+use airq_gateway::routes::head_limits::{
+    HYPER_MAX_HEADER_FIELDS, MAX_HEADER_BYTES, MAX_HEADER_FIELDS, MAX_URI_BYTES,
+};
+
 use crate::raw::{self, request, Reply};
 use crate::support::start;
 
@@ -164,6 +168,30 @@ async fn every_refusal_is_a_json_error() {
         400,
         Some("wait"),
     ));
+    let long = format!("/api/query?pad={}", "x".repeat(MAX_URI_BYTES));
+    cases.push(case(
+        "a URI over the limit",
+        request("GET", &long, &[], None),
+        414,
+        None,
+    ));
+    let names: Vec<String> = (0..MAX_HEADER_FIELDS)
+        .map(|i| format!("x-pad-{i}"))
+        .collect();
+    let many: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), "1")).collect();
+    cases.push(case(
+        "header fields over the limit",
+        request("GET", "/healthz", &many, None),
+        431,
+        None,
+    ));
+    let big = "x".repeat(MAX_HEADER_BYTES);
+    cases.push(case(
+        "header bytes over the limit",
+        request("GET", "/healthz", &[("x-pad", &big)], None),
+        431,
+        None,
+    ));
 
     let mut wrong = Vec::new();
     for case in &cases {
@@ -179,6 +207,35 @@ async fn every_refusal_is_a_json_error() {
         "not the JSON errors expected:\n{}",
         wrong.join("\n")
     );
+    sys.stop().await;
+}
+
+/// A head exactly at the gateway's limits is served: the limits refuse only what is over them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_head_at_the_limits_is_served() {
+    let sys = start(GatewayOptions::default(), 0, &[]).await;
+    // `request` adds Host and Connection: two fields, 28 bytes of names and values.
+    let (fields, bytes) = (2, "hostairq.testconnectionclose".len());
+    let target = format!("/healthz?{}", "x".repeat(MAX_URI_BYTES - "/healthz?".len()));
+    let names: Vec<String> = (fields..MAX_HEADER_FIELDS)
+        .map(|i| format!("x-{i:03}"))
+        .collect();
+    let many: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), "1")).collect();
+    let big = "x".repeat(MAX_HEADER_BYTES - bytes - "x-pad".len());
+    for (what, bytes) in [
+        ("a URI at the limit", request("GET", &target, &[], None)),
+        (
+            "header fields at the limit",
+            request("GET", "/healthz", &many, None),
+        ),
+        (
+            "header bytes at the limit",
+            request("GET", "/healthz", &[("x-pad", &big)], None),
+        ),
+    ] {
+        let reply = raw::send(&sys.base, &bytes).await;
+        assert_eq!(reply.status, 200, "{what}: {reply:?}");
+    }
     sys.stop().await;
 }
 
@@ -207,7 +264,9 @@ async fn hyper_answers_unparseable_heads_itself_without_a_body() {
     let post_with = |length: &str| {
         format!("POST /api/query HTTP/1.1\r\nHost: airq.test\r\n{length}\r\n{{}}").into_bytes()
     };
-    let names: Vec<String> = (0..250).map(|i| format!("x-pad-{i}")).collect();
+    let names: Vec<String> = (0..=HYPER_MAX_HEADER_FIELDS)
+        .map(|i| format!("x-pad-{i}"))
+        .collect();
     let too_many: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), "1")).collect();
     let cases: Vec<(&str, Vec<u8>, u16)> = vec![
         (
@@ -251,7 +310,7 @@ async fn hyper_answers_unparseable_heads_itself_without_a_body() {
             414,
         ),
         (
-            "250 header fields",
+            "header fields over hyper's limit",
             request("GET", "/healthz", &too_many, None),
             431,
         ),
