@@ -13,12 +13,11 @@ pub async fn healthz() -> Response {
 }
 
 pub async fn readyz(State(state): State<AppState>) -> Response {
+    // `error` as in every other error body; `status` and `reason` for the probes that read them already.
     let not_ready = |reason: String| {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({ "status": "not ready", "reason": reason })),
-        )
-            .into_response()
+        let error = format!("not ready: {reason}");
+        let body = json!({ "status": "not ready", "reason": reason, "error": error });
+        (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
     };
     if !state.is_ready() {
         return not_ready("the first ingest has not finished".into());

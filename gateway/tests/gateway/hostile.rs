@@ -104,6 +104,13 @@ async fn every_refusal_is_a_json_error() {
     let sys = start(GatewayOptions::default(), 0, &[]).await;
     let window = r#""startDate": "2019-04-16", "endDate": "2019-04-17""#;
     let mut cases = Vec::new();
+    sys.set_ready(false);
+    cases.push(case(
+        "GET /readyz before the first ingest",
+        request("GET", "/readyz", &[], None),
+        503,
+        None,
+    ));
     for method in ["PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"] {
         let body = (method != "TRACE").then_some(&b"{}"[..]);
         cases.push(case(
