@@ -4,7 +4,11 @@
 //! max_aqi`. Every validation error names the field the client sent, so the gateway can answer a 400 that says
 //! exactly what to fix.
 
-use serde::{Deserialize, Serialize};
+use std::fmt;
+
+use serde::de::{MapAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::error::Category;
 use serde_json::{Map, Value};
 
 use crate::index::Band;
@@ -135,13 +139,17 @@ impl Query {
     /// Parses the legacy JSON body:
     /// `{"startDate": "2024-01-01 00:00:00", "endDate": "...", "country": "DE", "range": "Low", "minAqi": 0, "maxAqi": 10}`.
     /// Timestamps may also be RFC 3339. Empty strings and nulls mean "not given" (the legacy web form sends them).
+    /// A key given twice is refused naming it, as in [`from_params`](Query::from_params).
     pub fn from_json(body: &[u8]) -> Result<Query, QueryError> {
-        let value: Value = serde_json::from_slice(body)
-            .map_err(|e| QueryError::new("body", format!("not valid JSON: {e}")))?;
-        match value {
-            Value::Object(map) => Self::from_map(map),
-            _ => Err(QueryError::new("body", "must be a JSON object")),
+        let Body { map, repeated } =
+            serde_json::from_slice(body).map_err(|e| match e.classify() {
+                Category::Data => QueryError::new("body", "must be a JSON object"),
+                _ => QueryError::new("body", format!("not valid JSON: {e}")),
+            })?;
+        if let Some(key) = repeated {
+            return Err(QueryError::new(&key, "given more than once"));
         }
+        Self::from_map(map)
     }
 
     /// Parses URL query parameters (`start`, `end`, `country`, `band`, `min_aqi`, `max_aqi`; the legacy names are
@@ -243,6 +251,45 @@ impl Query {
             && self.band.is_none_or(|b| reading.band == b)
             && reading.aqi >= self.min_aqi
             && reading.aqi <= self.max_aqi
+    }
+}
+
+/// The legacy body's top-level object, read key by key. `serde_json::Map` keeps only the last value of a key
+/// given twice, so `{"startDate": A, ..., "startDate": B}` would quietly mean B; whoever wrote it meant one of
+/// the two, and we cannot know which.
+struct Body {
+    /// Each key with its first value.
+    map: Map<String, Value>,
+    /// The first key seen twice (decoded, so `"\u0073tart"` repeats `"start"`).
+    repeated: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for Body {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Body, D::Error> {
+        struct Entries;
+        impl<'de> Visitor<'de> for Entries {
+            type Value = Body;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut entries: A) -> Result<Body, A::Error> {
+                let mut body = Body {
+                    map: Map::new(),
+                    repeated: None,
+                };
+                // Read to the end even after a repeat, so that a syntax error later is still reported as one.
+                while let Some(key) = entries.next_key::<String>()? {
+                    let value: Value = entries.next_value()?;
+                    if body.map.contains_key(&key) {
+                        body.repeated.get_or_insert(key);
+                    } else {
+                        body.map.insert(key, value);
+                    }
+                }
+                Ok(body)
+            }
+        }
+        deserializer.deserialize_map(Entries)
     }
 }
 
@@ -387,6 +434,24 @@ mod tests {
         );
         assert_eq!(err("[1]").field, "body");
         assert_eq!(err("{").field, "body");
+    }
+
+    #[test]
+    fn a_key_given_twice_in_the_body_is_refused_naming_it() {
+        let base = r#""startDate": "2019-04-16", "endDate": "2019-04-17""#;
+        let twice = err(&format!(r#"{{{base}, "startDate": "2019-04-15"}}"#));
+        assert_eq!(twice.field, "startDate");
+        assert!(twice.message.contains("more than once"), "{twice}");
+        // Written with an escape it is the same key; given twice it is refused even when both mean "absent".
+        let escaped = err(&format!(r#"{{{base}, "end\u0044ate": "2019-04-18"}}"#));
+        assert_eq!(escaped.field, "endDate");
+        let absent = err(&format!(r#"{{{base}, "country": "", "country": null}}"#));
+        assert_eq!(absent.field, "country");
+        // A syntax error after a repeat is still reported as one.
+        assert_eq!(
+            err(&format!(r#"{{{base}, "startDate": "x",}}"#)).field,
+            "body"
+        );
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The gateway's one error type: every failure a client can see, as a status and a JSON body.
 
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
@@ -38,10 +38,20 @@ pub enum ApiError {
     },
     #[error("the request body is larger than {limit} bytes")]
     TooLarge { limit: usize },
+    #[error("the request target is longer than {limit} bytes")]
+    UriTooLong { limit: usize },
+    #[error("{0}")]
+    HeadersTooLarge(String),
     #[error("no job with this id")]
     NotFound,
     #[error("no such route; see POST/GET /api/query and GET/DELETE /results/<id>")]
     NoRoute,
+    #[error("method {0} is not allowed on this route; the Allow header lists the ones that are")]
+    MethodNotAllowed(Method),
+    /// A refusal made outside this type (an axum or tower-http built-in), known only by its status; its message
+    /// is the status's canonical reason. See `routes::refusals::json_errors`.
+    #[error("{}", .0.canonical_reason().unwrap_or("error"))]
+    Refused(StatusCode),
     #[error("{}", gone_message(*.0))]
     Gone(GoneReason),
     #[error("{}", .0.message)]
@@ -72,9 +82,19 @@ impl IntoResponse for ApiError {
                 Some("body".into()),
                 self.to_string(),
             ),
+            ApiError::UriTooLong { .. } => (StatusCode::URI_TOO_LONG, None, self.to_string()),
+            ApiError::HeadersTooLarge(_) => (
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                None,
+                self.to_string(),
+            ),
             ApiError::NotFound | ApiError::NoRoute => {
                 (StatusCode::NOT_FOUND, None, self.to_string())
             }
+            ApiError::MethodNotAllowed(_) => {
+                (StatusCode::METHOD_NOT_ALLOWED, None, self.to_string())
+            }
+            ApiError::Refused(status) => (*status, None, self.to_string()),
             ApiError::Gone(_) => (StatusCode::GONE, None, self.to_string()),
             ApiError::JobFailed(failure) => (
                 status_of(failure.reason),

@@ -6,7 +6,6 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
-use crate::error::ApiError;
 use crate::state::AppState;
 
 pub async fn healthz() -> Response {
@@ -14,12 +13,11 @@ pub async fn healthz() -> Response {
 }
 
 pub async fn readyz(State(state): State<AppState>) -> Response {
+    // `error` as in every other error body; `status` and `reason` for the probes that read them already.
     let not_ready = |reason: String| {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({ "status": "not ready", "reason": reason })),
-        )
-            .into_response()
+        let error = format!("not ready: {reason}");
+        let body = json!({ "status": "not ready", "reason": reason, "error": error });
+        (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
     };
     if !state.is_ready() {
         return not_ready("the first ingest has not finished".into());
@@ -34,8 +32,4 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
         return not_ready(format!("result store: {e}"));
     }
     Json(json!({ "status": "ready" })).into_response()
-}
-
-pub async fn not_found() -> ApiError {
-    ApiError::NoRoute
 }

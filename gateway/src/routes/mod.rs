@@ -1,8 +1,12 @@
-//! HTTP routes: `query` (direct or queued answers), `results` (polling queued jobs), `health` (probes).
+//! HTTP routes: `query` (direct or queued answers), `results` (polling queued jobs), `health` (probes),
+//! `refusals` (404, 405, and JSON bodies for every error response), `head_limits` (414, 431), `body` (the
+//! whole body within one deadline).
 
 pub mod body;
+pub mod head_limits;
 pub mod health;
 pub mod query;
+pub mod refusals;
 pub mod results;
 
 use std::time::Duration;
@@ -51,12 +55,18 @@ pub fn router(state: AppState, limits: RequestLimits) -> Router {
         .merge(api)
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
-        .fallback(health::not_found)
+        .fallback(refusals::not_found)
+        // After the routes: it applies to the routes registered so far.
+        .method_not_allowed_fallback(refusals::method_not_allowed)
         .layer(DefaultBodyLimit::max(limits.max_body))
         .layer(axum::middleware::from_fn_with_state(
             limits,
             body::read_whole_body,
         ))
+        // Outside the body reader: an oversized request head is refused before its body is read.
+        .layer(axum::middleware::from_fn(head_limits::check))
+        // Outside every other layer but the trace, so that it sees their refusals too.
+        .layer(axum::middleware::map_response(refusals::json_errors))
         .layer(trace)
         .with_state(state)
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 use airq_common::results::answer::{csv_stream, gzip_stream};
 use airq_common::results::{JobStatus, ResultError};
 use axum::body::Body;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -23,11 +24,17 @@ use crate::state::AppState;
 const FIRST_POLL: Duration = Duration::from_millis(100);
 const MAX_POLL: Duration = Duration::from_secs(1);
 
-fn parse_id(id: &str) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(id).map_err(|_| ApiError::BadRequest {
+/// The `{id}` segment as a job id. axum refuses a segment that is not UTF-8 once percent-decoded (`%FF`)
+/// before it is a `String`; that refusal names `id` too, instead of axum's own text/plain answer.
+fn parse_id(path: Result<Path<String>, PathRejection>) -> Result<Uuid, ApiError> {
+    let not_an_id = |message: String| ApiError::BadRequest {
         field: Some("id".into()),
-        message: format!("{id:?} is not a job id (a UUID)"),
-    })
+        message,
+    };
+    let Path(id) = path.map_err(|rejection| {
+        not_an_id(format!("not a job id (a UUID): {}", rejection.body_text()))
+    })?;
+    Uuid::parse_str(&id).map_err(|_| not_an_id(format!("{id:?} is not a job id (a UUID)")))
 }
 
 /// `wait` as `10s`, `1500ms` or plain seconds; capped by the caller.
@@ -88,11 +95,11 @@ fn accepts_gzip(headers: &HeaderMap) -> bool {
 
 pub async fn get_result(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
     Query(params): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let id = parse_id(&id)?;
+    let id = parse_id(id)?;
     let wait = match params.get("wait") {
         Some(wait) => parse_wait(wait, state.settings.max_wait)?,
         None => Duration::ZERO,
@@ -151,9 +158,9 @@ pub async fn get_result(
 
 pub async fn delete_result(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
-    let id = parse_id(&id)?;
+    let id = parse_id(id)?;
     if state.results.cancel(id).await.map_err(unavailable)? {
         state.waiters.wake(&id);
         Ok(StatusCode::NO_CONTENT.into_response())

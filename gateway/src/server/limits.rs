@@ -16,7 +16,9 @@ pub struct ServerLimits {
     pub write_timeout: Duration,
     /// Connections open at once; one more is refused with a 503.
     pub max_connections: usize,
-    /// Largest request head (HTTP/1 request line and headers; HTTP/2 header list).
+    /// hyper's buffer for a request head (HTTP/1 request line and headers; HTTP/2 header list): above the
+    /// gateway's own JSON-answered limits (`routes::head_limits`), so that hyper's bodiless refusals are left
+    /// for heads no one could mean.
     pub max_header_bytes: usize,
     /// HTTP/2: ping interval, and how long an unanswered ping keeps the connection.
     pub h2_keepalive: Duration,
@@ -31,7 +33,7 @@ impl Default for ServerLimits {
             shutdown_grace: Duration::from_secs(20),
             write_timeout: Duration::from_secs(30),
             max_connections: default_max_connections(),
-            max_header_bytes: 16 * 1024,
+            max_header_bytes: 64 * 1024,
             h2_keepalive: Duration::from_secs(20),
             h2_max_streams: 64,
         }

@@ -9,6 +9,9 @@
 //! - at most `max_connections` connections are open; one more is answered `503` with a JSON body and closed;
 //! - accept errors (out of descriptors) back off and are logged once per interval, not twenty times a second;
 //! - graceful shutdown stops accepting, lets in-flight requests finish within a bound, then returns.
+//!
+//! hyper refuses a request head it cannot parse, frame or hold with a bare status line (no body) before any
+//! service runs; its limits are set above the gateway's own (`routes::head_limits`), which answer in JSON.
 
 mod limits;
 mod sniff;
@@ -29,6 +32,8 @@ use tower::ServiceExt;
 
 pub use limits::{default_max_connections, ServerLimits};
 
+use crate::routes::head_limits::HYPER_MAX_HEADER_FIELDS;
+
 /// Serves `app` on `listener` until `shutdown` completes, then drains. Returns whether every connection closed
 /// within the grace period.
 pub async fn serve(
@@ -42,6 +47,7 @@ pub async fn serve(
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout)
+        .max_headers(HYPER_MAX_HEADER_FIELDS)
         .max_buf_size(limits.max_header_bytes.max(8192));
     builder
         .http2()

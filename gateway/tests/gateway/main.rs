@@ -6,5 +6,7 @@ mod aws;
 mod connections;
 mod durable;
 mod fair;
+mod hostile;
 mod processes;
+mod raw;
 mod support;

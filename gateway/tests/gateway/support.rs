@@ -102,6 +102,13 @@ impl System {
         .await
     }
 
+    /// Marks the system ready or not, as its first ingest would.
+    pub fn set_ready(&self, ready: bool) {
+        self.system
+            .ready
+            .store(ready, std::sync::atomic::Ordering::Release);
+    }
+
     /// Stops the gateway and workers the way SIGTERM would, and waits for them.
     pub async fn stop(self) {
         tokio::time::timeout(Duration::from_secs(30), self.system.shutdown())
