@@ -38,8 +38,21 @@ pub type SqlitePool = Pool<SqliteConnectionManager>;
 /// How long a connection waits on another writer before giving up with SQLITE_BUSY.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Opens (creating if needed) the database at `path` with a pool of up to `max_connections`.
-pub fn open_pool(path: &str, max_connections: u32) -> Result<SqlitePool, PoolError> {
+/// Page cache per connection of the reading store: index pages of a large ingest and of hot query windows stay
+/// in memory (SQLite's default is 2 MiB).
+pub const STORE_CACHE_KIB: i64 = 64 * 1024;
+/// Page cache per connection of the queue and the result store: their rows are read once (a message, an answer
+/// part), so caching them only costs memory. A gateway serving many large answers would otherwise keep up to the
+/// whole cache of every pooled connection filled with answer pages.
+pub const SMALL_CACHE_KIB: i64 = 1024;
+
+/// Opens (creating if needed) the database at `path` with a pool of up to `max_connections`, each with a page
+/// cache of up to `cache_kib` KiB.
+pub fn open_pool(
+    path: &str,
+    max_connections: u32,
+    cache_kib: i64,
+) -> Result<SqlitePool, PoolError> {
     if path.is_empty() {
         return Err(PoolError::InvalidPath {
             path: path.to_string(),
@@ -55,12 +68,11 @@ pub fn open_pool(path: &str, max_connections: u32) -> Result<SqlitePool, PoolErr
             source,
         })?;
     }
-    let manager = SqliteConnectionManager::file(path).with_init(|conn| {
+    let manager = SqliteConnectionManager::file(path).with_init(move |conn| {
         conn.busy_timeout(BUSY_TIMEOUT)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
-        // 64 MiB of page cache per connection (default 2 MiB): index pages of a large ingest stay in memory.
-        conn.pragma_update(None, "cache_size", -65536)?;
+        conn.pragma_update(None, "cache_size", -cache_kib)?;
         conn.pragma_update(None, "wal_autocheckpoint", 16384)?;
         Ok(())
     });

@@ -173,7 +173,8 @@ impl FairUse {
             _ => {
                 // A failed reading does not refuse anyone: the send that follows reports a broken queue.
                 let depth = queue.depth().await.map(|d| d.visible).unwrap_or(0);
-                *self.depth.lock().unwrap_or_else(|p| p.into_inner()) = Some((Instant::now(), depth));
+                *self.depth.lock().unwrap_or_else(|p| p.into_inner()) =
+                    Some((Instant::now(), depth));
                 depth
             }
         };
@@ -244,7 +245,10 @@ mod tests {
         let b: SocketAddr = "[2001:db8:1:2:bbbb::9]:6".parse().expect("addr");
         assert_eq!(Client::of(a), Client::of(b));
         let mapped: SocketAddr = "[::ffff:192.0.2.7]:1".parse().expect("addr");
-        assert_eq!(Client::of(mapped), Client::Ip("192.0.2.7".parse().expect("ip")));
+        assert_eq!(
+            Client::of(mapped),
+            Client::Ip("192.0.2.7".parse().expect("ip"))
+        );
     }
 
     #[test]
@@ -258,10 +262,15 @@ mod tests {
         assert_eq!(ok, 10, "a burst of twice the rate");
         let refused = fair.request(&client).expect_err("over the rate");
         assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS);
-        assert!(refused.retry_after > Duration::ZERO && refused.retry_after <= Duration::from_secs(1));
+        assert!(
+            refused.retry_after > Duration::ZERO && refused.retry_after <= Duration::from_secs(1)
+        );
         let other = Client::Ip("192.0.2.2".parse().expect("ip"));
         assert!(fair.request(&other).is_ok(), "clients are counted apart");
         let loopback = Client::Ip("127.0.0.1".parse().expect("ip"));
-        assert!((0..100).all(|_| fair.request(&loopback).is_ok()), "loopback is trusted by default");
+        assert!(
+            (0..100).all(|_| fair.request(&loopback).is_ok()),
+            "loopback is trusted by default"
+        );
     }
 }

@@ -85,7 +85,7 @@ pub struct SqliteQueues {
 
 impl SqliteQueues {
     pub fn open(path: &str) -> Result<Self, QueueError> {
-        let pool = open_pool(path, 8)?;
+        let pool = open_pool(path, 8, crate::sqlite_pool::SMALL_CACHE_KIB)?;
         let conn = pool.get()?;
         conn.execute_batch(SCHEMA)?;
         // Files made before queues had heartbeats: add the column (an error only says it is there already).

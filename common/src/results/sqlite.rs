@@ -59,7 +59,7 @@ pub struct SqliteResults {
 
 impl SqliteResults {
     pub fn open(path: &str, options: ResultOptions) -> Result<Self, ResultError> {
-        let pool = open_pool(path, 4)?;
+        let pool = open_pool(path, 4, crate::sqlite_pool::SMALL_CACHE_KIB)?;
         pool.get()?.execute_batch(SCHEMA)?;
         Ok(SqliteResults {
             pool,

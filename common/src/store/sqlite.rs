@@ -59,8 +59,11 @@ fn select_sql(query: &Query, after: Option<(i64, i64)>, limit: usize) -> (String
     let mut sql = format!(
         "SELECT {COLUMNS} FROM readings WHERE timestamp BETWEEN ? AND ? AND aqi BETWEEN ? AND ?"
     );
+    // A continuation starts the index range at the last row's second (not at the window's start, which would
+    // make every page walk all the rows before it), and skips that second's rows up to the last sensor.
+    let from = after.map_or(query.start, |(timestamp, _)| timestamp.max(query.start));
     let mut values = vec![
-        Value::Integer(query.start),
+        Value::Integer(from),
         Value::Integer(query.end),
         Value::Integer(query.min_aqi.into()),
         Value::Integer(query.max_aqi.into()),
@@ -74,7 +77,7 @@ fn select_sql(query: &Query, after: Option<(i64, i64)>, limit: usize) -> (String
         values.push(Value::Text(country.to_ascii_uppercase()));
     }
     if let Some((timestamp, sensor_id)) = after {
-        sql.push_str(" AND (timestamp, sensor_id) > (?, ?)");
+        sql.push_str(" AND (timestamp > ? OR sensor_id > ?)");
         values.push(Value::Integer(timestamp));
         values.push(Value::Integer(sensor_id));
     }
@@ -93,7 +96,7 @@ pub struct SqliteStore {
 impl SqliteStore {
     /// Opens or creates the store at `path` (parent folders are created too).
     pub fn open(path: &str) -> Result<Self, StoreError> {
-        let pool = open_pool(path, 8)?;
+        let pool = open_pool(path, 8, crate::sqlite_pool::STORE_CACHE_KIB)?;
         pool.get()?.execute_batch(SCHEMA)?;
         Ok(SqliteStore {
             pool,

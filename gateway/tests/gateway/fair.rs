@@ -26,7 +26,10 @@ async fn a_client_over_its_rate_gets_429_with_retry_after_and_probes_stay_open()
         statuses.push(sys.client.get(&url).send().await.expect("send"));
     }
     let ok = statuses.iter().filter(|r| r.status() == 200).count();
-    assert!((10..=13).contains(&ok), "a burst of about twice the rate passes: {ok}");
+    assert!(
+        (10..=13).contains(&ok),
+        "a burst of about twice the rate passes: {ok}"
+    );
     let refused = statuses
         .into_iter()
         .find(|r| r.status() == 429)
@@ -41,7 +44,15 @@ async fn a_client_over_its_rate_gets_429_with_retry_after_and_probes_stay_open()
     assert!(body["error"].as_str().expect("error").contains("too many"));
     // The probes are never limited.
     for _ in 0..20 {
-        assert_eq!(sys.client.get(sys.url("/readyz")).send().await.expect("probe").status(), 200);
+        assert_eq!(
+            sys.client
+                .get(sys.url("/readyz"))
+                .send()
+                .await
+                .expect("probe")
+                .status(),
+            200
+        );
     }
     sys.stop().await;
 }
@@ -72,7 +83,10 @@ async fn the_queue_is_bounded() {
         if r.status() == 503 {
             assert!(r.headers().contains_key("retry-after"));
             let body: Value = r.json().await.expect("json");
-            assert!(body["error"].as_str().expect("error").contains("queue is full"));
+            assert!(body["error"]
+                .as_str()
+                .expect("error")
+                .contains("queue is full"));
             true
         } else {
             assert_eq!(r.status(), 202);
