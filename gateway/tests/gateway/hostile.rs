@@ -246,18 +246,18 @@ async fn a_head_at_the_limits_is_served() {
     sys.stop().await;
 }
 
-/// A body that stops short of its `Content-Length` is read until the body timeout, then refused as a JSON 400
-/// naming `body`. The timeout passing is the behaviour under test, hence the short one.
+/// A body that stops short of its `Content-Length` is read until the (total) body deadline, then refused as a
+/// JSON 408 naming `body`. The deadline passing is the behaviour under test, hence the short one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_body_short_of_its_content_length_is_a_json_400() {
+async fn a_body_short_of_its_content_length_is_a_json_408() {
     let mut options = GatewayOptions::default();
     options.request.body_timeout = Duration::from_millis(300);
     let sys = start(options, 0, &[]).await;
     let short = b"POST /api/query HTTP/1.1\r\nHost: airq.test\r\nConnection: close\r\n\
                   Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"startDate\": ";
     let reply = raw::send(&sys.base, short).await;
-    if let Some(problem) = problem(&reply, 400, Some("body")) {
-        panic!("expected a 400 naming body, got {problem}");
+    if let Some(problem) = problem(&reply, 408, Some("body")) {
+        panic!("expected a 408 naming body, got {problem}");
     }
     sys.stop().await;
 }
@@ -307,6 +307,8 @@ async fn hyper_answers_unparseable_heads_itself_without_a_body() {
             400,
         ),
         (
+            // Over hyper's 64 KiB head buffer (`ServerLimits::max_header_bytes`) before its 65534-byte URI
+            // limit: 431.
             "a URI over 65534 bytes",
             request(
                 "GET",
@@ -314,7 +316,7 @@ async fn hyper_answers_unparseable_heads_itself_without_a_body() {
                 &[],
                 None,
             ),
-            414,
+            431,
         ),
         (
             "header fields over hyper's limit",
