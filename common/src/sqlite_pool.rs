@@ -83,3 +83,46 @@ pub fn open_pool(
         .build(manager)?;
     Ok(pool)
 }
+
+/// Which file a database path names (device and inode), taken when a store opens it. A running process keeps
+/// using the file it opened even after that file is moved away, deleted or replaced at its path (an operator's
+/// restore, a wrong volume mounted), while every new process would open another file: the store's readiness
+/// check compares the two so that the split is reported instead of served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileIdentity {
+    dev: u64,
+    ino: u64,
+}
+
+impl FileIdentity {
+    /// The identity of the file at `path`, if there is one (always `None` off Unix).
+    pub fn of(path: &str) -> Option<FileIdentity> {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            std::fs::metadata(path).ok().map(|m| FileIdentity {
+                dev: m.dev(),
+                ino: m.ino(),
+            })
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = path;
+            None
+        }
+    }
+
+    /// Whether `path` still names this file; the reason when it does not.
+    pub fn verify(&self, path: &str) -> Result<(), String> {
+        match FileIdentity::of(path) {
+            Some(now) if now == *self => Ok(()),
+            Some(_) => Err(format!(
+                "the database file {path} was replaced since this process opened it; restart to use the new one, \
+                 or restore the old one"
+            )),
+            None => Err(format!(
+                "the database file {path} was removed or moved since this process opened it; restore it"
+            )),
+        }
+    }
+}

@@ -88,6 +88,8 @@ pub enum StoreError {
     },
     #[error("stored item is not a valid reading: {0}")]
     Corrupt(String),
+    #[error("{0}")]
+    Identity(String),
     #[error("store task failed: {0}")]
     Task(String),
 }

@@ -91,6 +91,8 @@ fn select_sql(query: &Query, after: Option<(i64, i64)>, limit: usize) -> (String
 pub struct SqliteStore {
     pool: SqlitePool,
     path: String,
+    /// The file opened, to notice it being removed or replaced under this process.
+    identity: Option<crate::sqlite_pool::FileIdentity>,
 }
 
 impl SqliteStore {
@@ -101,6 +103,7 @@ impl SqliteStore {
         Ok(SqliteStore {
             pool,
             path: path.to_string(),
+            identity: crate::sqlite_pool::FileIdentity::of(path),
         })
     }
 
@@ -264,7 +267,11 @@ impl ReadingStore for SqliteStore {
     }
 
     async fn check(&self) -> Result<(), StoreError> {
-        self.blocking(|conn| {
+        let (identity, path) = (self.identity, self.path.clone());
+        self.blocking(move |conn| {
+            if let Some(identity) = identity {
+                identity.verify(&path).map_err(StoreError::Identity)?;
+            }
             conn.query_row("SELECT 1 FROM readings LIMIT 1", [], |_| Ok(()))
                 .optional()?;
             Ok(())

@@ -108,3 +108,26 @@ async fn stalled_answers_hold_no_connection() {
     }
     assert_eq!(rest, data.len());
 }
+
+/// A store file moved away, or replaced at its path, is reported by the readiness check instead of being served
+/// from the unlinked inode while every new process opens another file (issue 10, finding 8: before, `check`
+/// stayed Ok in both cases).
+#[tokio::test]
+async fn a_store_file_removed_or_replaced_is_noticed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("airq.db");
+    let path = path.to_str().expect("utf8");
+    let store = SqliteStore::open(path).expect("open");
+    store.check().await.expect("ready");
+    for suffix in ["", "-wal", "-shm"] {
+        let from = format!("{path}{suffix}");
+        if std::path::Path::new(&from).exists() {
+            std::fs::rename(&from, format!("{path}.moved{suffix}")).expect("move");
+        }
+    }
+    let removed = store.check().await.expect_err("moved away");
+    assert!(removed.to_string().contains("removed"), "{removed}");
+    let _other = SqliteStore::open(path).expect("a new file at the path");
+    let replaced = store.check().await.expect_err("replaced");
+    assert!(replaced.to_string().contains("replaced"), "{replaced}");
+}

@@ -490,3 +490,45 @@ async fn queued_answers_are_served_plain_or_gzip_as_the_client_asks() {
     assert_eq!(refused.bytes().await.expect("body"), direct);
     sys.stop().await;
 }
+
+/// `/readyz` reflects the store file: moved away under the running gateway, it answers 503 with the reason (a
+/// load balancer takes the instance out) instead of serving the unlinked file (issue 10, finding 8).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_reports_a_store_file_moved_away() {
+    let sys = start(GatewayOptions::default(), 0, &sample_readings()).await;
+    assert_eq!(
+        sys.client
+            .get(sys.url("/readyz"))
+            .send()
+            .await
+            .expect("probe")
+            .status(),
+        200
+    );
+    for suffix in ["", "-wal", "-shm"] {
+        let from = format!("{}{suffix}", sys.db);
+        if std::path::Path::new(&from).exists() {
+            std::fs::rename(&from, format!("{}.moved{suffix}", sys.db)).expect("move");
+        }
+    }
+    let r = sys
+        .client
+        .get(sys.url("/readyz"))
+        .send()
+        .await
+        .expect("probe");
+    assert_eq!(r.status(), 503);
+    let body: Value = r.json().await.expect("json");
+    assert!(
+        body["reason"].as_str().expect("reason").contains("removed"),
+        "{body}"
+    );
+    // Put it back for a clean stop (the gateway removes its reply queue from the file).
+    for suffix in ["", "-wal", "-shm"] {
+        let moved = format!("{}.moved{suffix}", sys.db);
+        if std::path::Path::new(&moved).exists() {
+            std::fs::rename(&moved, format!("{}{suffix}", sys.db)).expect("restore");
+        }
+    }
+    sys.stop().await;
+}
