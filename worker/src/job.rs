@@ -119,7 +119,8 @@ impl Worker {
                 );
                 Next::Delete
             }
-            Err(StreamError::Store(e)) if e.is_transient() => {
+            Err(StreamError::Store(e)) if e.is_unavailable() => {
+                // Busy, unreachable or damaged: an outage that may end, not this query's fault.
                 tracing::warn!(error = %e, "store failed; will retry");
                 Next::Retry
             }

@@ -108,6 +108,26 @@ impl StoreError {
             _ => false,
         }
     }
+
+    /// Whether the store itself is out of order (busy, unreachable, its file damaged, removed or replaced)
+    /// rather than the request being wrong: a client should be told the service is unavailable (503) and try
+    /// again, and a load balancer should take the instance out, never answer it 500 for what is an outage.
+    pub fn is_unavailable(&self) -> bool {
+        self.is_transient()
+            || matches!(self, StoreError::Identity(_))
+            || matches!(
+                self,
+                StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _)) if matches!(
+                    e.code,
+                    rusqlite::ErrorCode::DatabaseCorrupt
+                        | rusqlite::ErrorCode::NotADatabase
+                        | rusqlite::ErrorCode::CannotOpen
+                        | rusqlite::ErrorCode::SystemIoFailure
+                        | rusqlite::ErrorCode::DiskFull
+                        | rusqlite::ErrorCode::ReadOnly
+                )
+            )
+    }
 }
 
 /// Opens a store by URL: `sqlite://PATH` (created on first use) or `dynamodb://TABLE` (AWS default credential
@@ -138,4 +158,38 @@ pub async fn collect(pages: PageStream) -> Result<Vec<Reading>, StoreError> {
             Ok(all)
         })
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sqlite(code: i32) -> StoreError {
+        StoreError::Sqlite(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(code),
+            None,
+        ))
+    }
+
+    /// A damaged or vanished database is an outage (503), not a server bug (500): before, a corrupted file
+    /// answered 500 "internal error" (issue 10, finding 8).
+    #[test]
+    fn a_damaged_or_missing_database_is_unavailable_not_internal() {
+        for code in [
+            rusqlite::ffi::SQLITE_CORRUPT,
+            rusqlite::ffi::SQLITE_NOTADB,
+            rusqlite::ffi::SQLITE_IOERR,
+            rusqlite::ffi::SQLITE_FULL,
+            rusqlite::ffi::SQLITE_BUSY,
+        ] {
+            assert!(sqlite(code).is_unavailable(), "code {code}");
+        }
+        assert!(StoreError::Identity("moved".into()).is_unavailable());
+        assert!(
+            !sqlite(rusqlite::ffi::SQLITE_CORRUPT).is_transient(),
+            "not retried blindly"
+        );
+        assert!(!sqlite(rusqlite::ffi::SQLITE_MISUSE).is_unavailable());
+        assert!(!StoreError::Corrupt("a bad band".into()).is_unavailable());
+    }
 }

@@ -97,7 +97,7 @@ async fn direct(
     match pages.next().await {
         None => {}
         Some(Ok(page)) => head.extend_from_slice(&encode_rows(&mut encoder, &page.readings)),
-        Some(Err(e)) if e.is_transient() => return Err(ApiError::Unavailable(e.to_string())),
+        Some(Err(e)) if e.is_unavailable() => return Err(ApiError::Unavailable(e.to_string())),
         Some(Err(e)) => return Err(ApiError::Internal(e.to_string())),
     }
     let rest = pages.map(move |page| {
