@@ -147,7 +147,7 @@ impl Query {
                 _ => QueryError::new("body", format!("not valid JSON: {e}")),
             })?;
         if let Some(key) = repeated {
-            return Err(QueryError::new(&key, "given more than once"));
+            return Err(QueryError::new(named(&key), "given more than once"));
         }
         Self::from_map(map)
     }
@@ -163,7 +163,7 @@ impl Query {
                 .insert(key.to_string(), Value::String(value.to_string()))
                 .is_some()
             {
-                return Err(QueryError::new(key, "given more than once"));
+                return Err(QueryError::new(named(key), "given more than once"));
             }
         }
         Self::from_map(map)
@@ -172,9 +172,14 @@ impl Query {
     fn from_map(mut map: Map<String, Value>) -> Result<Query, QueryError> {
         let known: Vec<&str> = [START, END, COUNTRY, BAND, MIN, MAX].concat();
         if let Some(unknown) = map.keys().find(|k| !known.contains(&k.as_str())) {
+            let what = match unknown.as_str() {
+                "" => "a field without a name",
+                _ => "unknown field",
+            };
+            let field = named(unknown);
             return Err(QueryError::new(
-                unknown,
-                "unknown field; expected startDate, endDate, country, range, minAqi, maxAqi",
+                field,
+                format!("{what}; expected startDate, endDate, country, range, minAqi, maxAqi"),
             ));
         }
         let (start_name, start) = take(&mut map, START)?;
@@ -290,6 +295,16 @@ impl<'de> Deserialize<'de> for Body {
             }
         }
         deserializer.deserialize_map(Entries)
+    }
+}
+
+/// The field to name in an error: a key without a name (`?=x`, `{"": 1}`) is reported as `query` (an empty
+/// `field` would point the client nowhere; found by a property test).
+fn named(key: &str) -> &str {
+    if key.is_empty() {
+        "query"
+    } else {
+        key
     }
 }
 
