@@ -49,6 +49,45 @@ impl BackendUrls {
     }
 }
 
+/// The backend options every role that queries shares (gateway, worker), on the command line once.
+#[derive(Debug, Clone, clap::Args)]
+pub struct BackendArgs {
+    /// Reading store: sqlite://PATH or dynamodb://TABLE.
+    #[arg(long, env = "AIRQ_STORE", default_value = crate::defaults::EMBEDDED_URL)]
+    pub store: String,
+    /// Request queue: sqlite://PATH (queue airq-requests) or sqs://QUEUE-NAME.
+    #[arg(long, env = "AIRQ_QUEUE", default_value = crate::defaults::EMBEDDED_URL)]
+    pub queue: String,
+    /// Result store for queued answers, shared by every gateway and worker: sqlite://PATH or
+    /// dynamodb://TABLE?bucket=BUCKET (default: the SQLite store's file).
+    #[arg(long, env = "AIRQ_RESULTS")]
+    pub results: Option<String>,
+    /// Stored (compressed) answers kept at most: on the embedded store the total on disk (answers already
+    /// fetched are evicted first); on AWS the largest one answer. Never held in memory.
+    #[arg(long, alias = "result-cache", env = "AIRQ_RESULT_BUDGET", default_value = "1GiB", value_parser = crate::parse_bytes)]
+    pub result_budget: u64,
+    /// Compressed bytes per stored answer part.
+    #[arg(long, default_value = "256KiB", value_parser = crate::parse_bytes)]
+    pub part_size: u64,
+}
+
+impl BackendArgs {
+    pub fn urls(&self) -> BackendUrls {
+        BackendUrls {
+            store: self.store.clone(),
+            queue: self.queue.clone(),
+            results: self.results.clone(),
+        }
+    }
+
+    pub fn result_options(&self) -> ResultOptions {
+        ResultOptions {
+            budget: self.result_budget,
+            part_bytes: usize::try_from(self.part_size).unwrap_or(usize::MAX),
+        }
+    }
+}
+
 /// The open backends, shared by every part of a process.
 #[derive(Clone)]
 pub struct Backends {

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::Parser;
 
-use airq_common::backends::BackendUrls;
+use airq_common::backends::{BackendArgs, BackendUrls};
 use airq_common::results::ResultOptions;
 use airq_common::telemetry::LogFormat;
 
@@ -20,16 +20,8 @@ pub struct GatewayConfig {
     /// Address to serve on (port 0 picks a free port; the chosen address is logged).
     #[arg(long, env = "AIRQ_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
-    /// Reading store: sqlite://PATH or dynamodb://TABLE.
-    #[arg(long, env = "AIRQ_STORE", default_value = airq_common::store::DEFAULT_STORE_URL)]
-    pub store: String,
-    /// Request queue: sqlite://PATH (queue airq-requests) or sqs://QUEUE-NAME.
-    #[arg(long, env = "AIRQ_QUEUE", default_value = airq_common::defaults::EMBEDDED_URL)]
-    pub queue: String,
-    /// Result store for queued answers, shared by every gateway: sqlite://PATH or
-    /// dynamodb://TABLE?bucket=BUCKET (default: the SQLite store's file).
-    #[arg(long, env = "AIRQ_RESULTS")]
-    pub results: Option<String>,
+    #[command(flatten)]
+    pub backends: BackendArgs,
     /// This gateway's reply queue is named PREFIX-<uuid> (a deployed stack uses airq-<stack>-reply).
     #[arg(long, env = "AIRQ_REPLY_QUEUE_PREFIX", default_value = crate::app::DEFAULT_REPLY_QUEUE_PREFIX)]
     pub reply_queue_prefix: String,
@@ -48,10 +40,6 @@ pub struct GatewayConfig {
     /// How long a finished result stays fetchable.
     #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
     pub result_ttl: Duration,
-    /// Stored (compressed) answers kept at most: on the embedded store the total on disk (answers already
-    /// fetched are evicted first); on AWS the largest one answer. Never held in memory.
-    #[arg(long, alias = "result-cache", env = "AIRQ_RESULT_BUDGET", default_value = "1GiB", value_parser = airq_common::parse_bytes)]
-    pub result_budget: u64,
     /// A queued job with no answer after this long is reported failed (504).
     #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
     pub job_deadline: Duration,
@@ -142,18 +130,11 @@ impl GatewayConfig {
     }
 
     pub fn urls(&self) -> BackendUrls {
-        BackendUrls {
-            store: self.store.clone(),
-            queue: self.queue.clone(),
-            results: self.results.clone(),
-        }
+        self.backends.urls()
     }
 
     pub fn result_options(&self) -> ResultOptions {
-        ResultOptions {
-            budget: self.result_budget,
-            ..ResultOptions::default()
-        }
+        self.backends.result_options()
     }
 
     pub fn worker_settings(&self) -> airq_worker::Settings {
