@@ -34,4 +34,32 @@ pub fn init(format: LogFormat, default_level: &str) {
             .try_init(),
         LogFormat::Json => builder.json().with_current_span(false).try_init(),
     };
+    log_panics();
+}
+
+/// Panics go to the log as one line (message and place) instead of stderr's multi-line report: a bug that
+/// panics on every request of a hostile client must not write a backtrace per request. The first panic of the
+/// process keeps its backtrace (when `RUST_BACKTRACE` asks for one), which is the one worth reading.
+fn log_panics() {
+    static FIRST: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+    std::panic::set_hook(Box::new(|info| {
+        let message = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "(no message)".into());
+        let place = info
+            .location()
+            .map(|l| format!("{}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        if FIRST.swap(false, std::sync::atomic::Ordering::Relaxed) {
+            let backtrace = std::backtrace::Backtrace::capture();
+            if backtrace.status() == std::backtrace::BacktraceStatus::Captured {
+                tracing::error!(panic = %message, at = %place, %backtrace, "a task panicked");
+                return;
+            }
+        }
+        tracing::error!(panic = %message, at = %place, "a task panicked");
+    }));
 }

@@ -41,6 +41,8 @@ pub struct GatewayOptions {
     pub sweep_every: Duration,
     /// Per-client rates and the queue's bound.
     pub fair_use: crate::fair_use::FairUseLimits,
+    /// The API keys every API request must present; `None` turns keys off.
+    pub api_keys: Option<Arc<airq_common::api_keys::ApiKeys>>,
 }
 
 impl Default for GatewayOptions {
@@ -59,6 +61,7 @@ impl Default for GatewayOptions {
             orphan_after: ORPHAN_AFTER,
             sweep_every: Duration::from_secs(30),
             fair_use: crate::fair_use::FairUseLimits::default(),
+            api_keys: None,
         }
     }
 }
@@ -102,6 +105,10 @@ impl Gateway {
             direct: Arc::new(Semaphore::new(options.direct_limit)),
             settings,
             fair: crate::fair_use::FairUse::new(options.fair_use),
+            outstanding: Arc::new(crate::outstanding::Outstanding::new(
+                options.fair_use.max_pending_per_client,
+            )),
+            keys: options.api_keys.clone(),
             ready: Arc::new(AtomicBool::new(true)),
         };
         Ok(Gateway { state, options })
@@ -122,6 +129,7 @@ impl Gateway {
         tasks.spawn(background::notices(
             replies,
             state.waiters.clone(),
+            state.outstanding.clone(),
             background.clone(),
         ));
         tasks.spawn(background::heartbeat(
@@ -141,13 +149,17 @@ impl Gateway {
             background.clone(),
         ));
         tasks.spawn({
-            let (fair, stop, every) = (state.fair.clone(), background.clone(), options.sweep_every);
+            let (fair, outstanding) = (state.fair.clone(), state.outstanding.clone());
+            let (stop, every) = (background.clone(), options.sweep_every);
             async move {
                 let mut tick = tokio::time::interval(every);
                 loop {
                     tokio::select! {
                         _ = stop.cancelled() => return,
-                        _ = tick.tick() => fair.forget_idle(),
+                        _ = tick.tick() => {
+                            fair.forget_idle();
+                            outstanding.expire();
+                        }
                     }
                 }
             }

@@ -1,5 +1,6 @@
 //! A gateway's background tasks, each until its stop token is cancelled:
-//! - [`notices`]: long-polls this gateway's own reply queue and wakes the clients waiting on each job;
+//! - [`notices`]: long-polls this gateway's own reply queue, wakes the clients waiting on each job, and frees
+//!   a finished job's slot in its client's bound;
 //! - [`heartbeat`]: marks the reply queue alive, so that other gateways' sweeps leave it alone;
 //! - [`sweep`]: makes timeouts and expiry permanent in the result store, frees the space of expired answers,
 //!   and removes reply queues whose gateway died (any gateway may do it; doing it twice is harmless).
@@ -15,7 +16,12 @@ use airq_common::shutdown::CancellationToken;
 use crate::waiters::Waiters;
 
 /// Wakes waiters on each notice; notices are deleted once read (they only wake, nothing is kept).
-pub async fn notices(queue: Arc<dyn JobQueue>, waiters: Waiters, stop: CancellationToken) {
+pub async fn notices(
+    queue: Arc<dyn JobQueue>,
+    waiters: Waiters,
+    outstanding: Arc<crate::outstanding::Outstanding>,
+    stop: CancellationToken,
+) {
     loop {
         let received = tokio::select! {
             _ = stop.cancelled() => return,
@@ -38,7 +44,12 @@ pub async fn notices(queue: Arc<dyn JobQueue>, waiters: Waiters, stop: Cancellat
         let mut done: Vec<Receipt> = Vec::with_capacity(messages.len());
         for message in messages {
             match serde_json::from_str::<Notice>(&message.body) {
-                Ok(notice) => waiters.wake(&notice.id()),
+                Ok(notice) => {
+                    if let Notice::Finished { id } = notice {
+                        outstanding.release(&id);
+                    }
+                    waiters.wake(&notice.id())
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "a reply-queue message is not a notice; dropping it")
                 }

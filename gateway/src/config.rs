@@ -1,7 +1,11 @@
 //! Command line of `airq-gateway`.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
+
+use airq_common::api_keys::ApiKeys;
 
 use clap::Parser;
 
@@ -15,8 +19,15 @@ use crate::server::ServerLimits;
 use crate::state::Settings;
 
 #[derive(Debug, Clone, Parser)]
-#[command(name = "airq-gateway", version, about = "airq's HTTP front door")]
+#[command(
+    name = "airq-gateway",
+    version,
+    about = "airq's HTTP front door",
+    args_conflicts_with_subcommands = true
+)]
 pub struct GatewayConfig {
+    #[command(subcommand)]
+    pub command: Option<Command>,
     /// Address to serve on (port 0 picks a free port; the chosen address is logged).
     #[arg(long, env = "AIRQ_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
@@ -68,9 +79,21 @@ pub struct GatewayConfig {
     /// Queries waiting in the request queue at most (503 beyond); 0 = no bound.
     #[arg(long, default_value_t = 10_000)]
     pub max_queue_depth: u64,
+    /// Queued queries one client may have pending at once on this gateway (429 beyond); 0 = no bound.
+    #[arg(long, default_value_t = 100)]
+    pub max_pending_per_client: usize,
     /// Apply the per-client limits to loopback clients too (trusted by default).
     #[arg(long)]
     pub limit_loopback: bool,
+    /// Require an API key (`Authorization: Bearer`) on every API request: a file of `NAME sha256:HEX` lines
+    /// (make one with `airq-gateway new-api-key NAME`). Off by default; required to listen beyond loopback
+    /// unless --no-api-keys.
+    #[arg(long, env = "AIRQ_API_KEYS", value_name = "FILE")]
+    pub api_keys: Option<PathBuf>,
+    /// Serve the API without keys even on a non-loopback address (a deliberate choice: anyone who can reach
+    /// the address can query, and read or cancel any job whose id they learn).
+    #[arg(long, conflicts_with = "api_keys")]
+    pub no_api_keys: bool,
     /// Time in-flight requests get to finish at shutdown.
     #[arg(long, default_value = "20s", value_parser = humantime::parse_duration)]
     pub shutdown_grace: Duration,
@@ -92,9 +115,42 @@ pub struct GatewayConfig {
     pub every: Option<Duration>,
 }
 
+/// What the binary can do besides serving.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum Command {
+    /// Makes a new API key: prints the key (shown once; give it to NAME) on stderr and its keys-file line on
+    /// stdout, so `airq-gateway new-api-key alice >> keys` adds it.
+    NewApiKey {
+        /// Who the key is for (1-64 of letters, digits and _ . - @); their jobs and rate limits go by it.
+        name: String,
+    },
+}
+
+/// Why a configuration cannot be served.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{0}")]
+    Keys(#[from] airq_common::api_keys::KeysError),
+    #[error(
+        "refusing to serve the API without keys on {0}, which is not a loopback address: pass          --api-keys FILE (make keys with `airq-gateway new-api-key NAME >> FILE`), or --no-api-keys to serve          it open on purpose"
+    )]
+    OpenOnPublicAddress(SocketAddr),
+}
+
 impl GatewayConfig {
-    pub fn options(&self) -> GatewayOptions {
-        GatewayOptions {
+    /// The API keys to require, checking that a public address does not serve an open API by accident.
+    pub fn api_keys(&self) -> Result<Option<Arc<ApiKeys>>, ConfigError> {
+        match &self.api_keys {
+            Some(path) => Ok(Some(Arc::new(ApiKeys::load(path)?))),
+            None if self.listen.ip().to_canonical().is_loopback() || self.no_api_keys => Ok(None),
+            None => Err(ConfigError::OpenOnPublicAddress(self.listen)),
+        }
+    }
+
+    /// The gateway's options, with the API keys read.
+    pub fn options(&self) -> Result<GatewayOptions, ConfigError> {
+        Ok(GatewayOptions {
+            api_keys: self.api_keys()?,
             direct_limit: self.direct_limit,
             settings: Settings {
                 max_body: self.max_body,
@@ -123,10 +179,11 @@ impl GatewayConfig {
                 requests_per_second: self.rate_limit,
                 queued_per_second: self.queue_rate_limit,
                 max_queue_depth: self.max_queue_depth,
+                max_pending_per_client: self.max_pending_per_client,
                 limit_loopback: self.limit_loopback,
             },
             ..GatewayOptions::default()
-        }
+        })
     }
 
     pub fn urls(&self) -> BackendUrls {
@@ -149,4 +206,58 @@ impl GatewayConfig {
 pub fn parse_bytes(text: &str) -> Result<usize, String> {
     airq_common::parse_bytes(text)
         .and_then(|n| usize::try_from(n).map_err(|_| format!("{text:?} is too large")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> GatewayConfig {
+        GatewayConfig::try_parse_from(std::iter::once("airq-gateway").chain(args.iter().copied()))
+            .expect("parses")
+    }
+
+    #[test]
+    fn an_open_api_beyond_loopback_is_refused_unless_chosen() {
+        for listen in ["127.0.0.1:0", "[::1]:0", "127.0.0.2:8080"] {
+            let options = parse(&["--listen", listen]).options().expect("loopback");
+            assert!(options.api_keys.is_none(), "{listen}: keys off by default");
+        }
+        for listen in ["0.0.0.0:8080", "[::]:8080", "192.0.2.10:80"] {
+            let refused = parse(&["--listen", listen]).options();
+            assert!(
+                matches!(refused, Err(ConfigError::OpenOnPublicAddress(_))),
+                "{listen}: {refused:?}"
+            );
+            let open = parse(&["--listen", listen, "--no-api-keys"]).options();
+            assert!(open.expect("chosen").api_keys.is_none());
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("keys");
+        let key = airq_common::api_keys::new_key();
+        std::fs::write(&file, airq_common::api_keys::file_line("ops", &key)).expect("write");
+        let path = file.to_str().expect("utf8");
+        let keyed = parse(&["--listen", "0.0.0.0:8080", "--api-keys", path])
+            .options()
+            .expect("keyed");
+        assert_eq!(keyed.api_keys.expect("keys on").identify(&key), Some("ops"));
+        std::fs::write(&file, "ops nothex\n").expect("write");
+        assert!(matches!(
+            parse(&["--api-keys", path]).options(),
+            Err(ConfigError::Keys(_))
+        ));
+        assert!(GatewayConfig::try_parse_from([
+            "airq-gateway",
+            "--api-keys",
+            path,
+            "--no-api-keys"
+        ])
+        .is_err());
+    }
+
+    #[test]
+    fn new_api_key_is_a_subcommand() {
+        let config = parse(&["new-api-key", "alice"]);
+        assert!(matches!(config.command, Some(Command::NewApiKey { name }) if name == "alice"));
+    }
 }

@@ -1,10 +1,12 @@
 //! Fair use: no one client can take what others need.
 //!
 //! - Every API request (not the probes) is counted against its client's rate (a GCRA bucket from governor):
-//!   over it, `429` with `Retry-After`. A client is its IP address (an IPv6 client by its /64, since one host
-//!   gets a whole /64) and, from the API-key change on, its key.
-//! - Queued jobs have a tighter rate of their own per client, and the request queue a bound in total: past it,
-//!   new queries are refused with `503` and `Retry-After` rather than queued without limit.
+//!   over it, `429` with `Retry-After`. A client is its API key's name when the gateway requires keys (so one
+//!   key is one client wherever it comes from), otherwise its IP address (an IPv6 client by its /64, since one
+//!   host gets a whole /64). Requests that present no valid key count against their address.
+//! - Queued jobs have a tighter rate of their own per client, a bound on how many a client may have pending
+//!   at once (`429`, see [`crate::outstanding`]), and the request queue a bound in total: past it, new queries
+//!   are refused with `503` and `Retry-After` rather than queued without limit.
 //! - Loopback clients are trusted by default (`--limit-loopback` limits them too): on a developer's machine the
 //!   load generator and the tests are the only clients, and behind a local reverse proxy every client would look
 //!   like loopback anyway (run the limits at the proxy then, or turn this on).
@@ -17,9 +19,7 @@ use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use governor::clock::{Clock, DefaultClock};
@@ -35,6 +35,8 @@ pub struct FairUseLimits {
     pub queued_per_second: u32,
     /// Jobs waiting in the request queue at most, over all clients; 0 turns the bound off.
     pub max_queue_depth: u64,
+    /// Queued jobs one client may have pending at once on this gateway; 0 turns the bound off.
+    pub max_pending_per_client: usize,
     /// Whether loopback clients are limited too.
     pub limit_loopback: bool,
 }
@@ -45,6 +47,7 @@ impl Default for FairUseLimits {
             requests_per_second: 50,
             queued_per_second: 5,
             max_queue_depth: 10_000,
+            max_pending_per_client: 100,
             limit_loopback: false,
         }
     }
@@ -54,6 +57,8 @@ impl Default for FairUseLimits {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Client {
     Ip(IpAddr),
+    /// An API key, by its name.
+    Key(String),
 }
 
 impl Client {
@@ -70,10 +75,34 @@ impl Client {
         };
         Client::Ip(ip)
     }
+}
 
-    fn is_loopback(&self) -> bool {
-        match self {
-            Client::Ip(ip) => ip.is_loopback(),
+/// Who is asking: set on every API request by [`crate::auth::admit`], read by the limits and the result routes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub client: Client,
+    /// The name of the API key presented, when the gateway requires keys.
+    pub key: Option<String>,
+    /// Whether the connection comes from this machine (trusted unless `--limit-loopback`).
+    pub loopback: bool,
+}
+
+impl Caller {
+    /// A caller known by its address only.
+    pub fn at(peer: SocketAddr) -> Caller {
+        Caller {
+            client: Client::of(peer),
+            key: None,
+            loopback: peer.ip().to_canonical().is_loopback(),
+        }
+    }
+
+    /// A caller that presented the key named `name`.
+    pub fn keyed(peer: SocketAddr, name: &str) -> Caller {
+        Caller {
+            client: Client::Key(name.to_string()),
+            key: Some(name.to_string()),
+            loopback: peer.ip().to_canonical().is_loopback(),
         }
     }
 }
@@ -128,8 +157,9 @@ impl FairUse {
         }
     }
 
-    fn exempt(&self, client: &Client) -> bool {
-        client.is_loopback() && !self.limits.limit_loopback
+    /// Whether the per-client limits leave this caller alone.
+    pub fn exempt(&self, caller: &Caller) -> bool {
+        caller.loopback && !self.limits.limit_loopback
     }
 
     fn check(
@@ -148,21 +178,21 @@ impl FairUse {
     }
 
     /// Counts an API request.
-    pub fn request(&self, client: &Client) -> Result<(), Refused> {
-        if self.exempt(client) {
+    pub fn request(&self, caller: &Caller) -> Result<(), Refused> {
+        if self.exempt(caller) {
             return Ok(());
         }
-        Self::check(&self.requests, client, "requests")
+        Self::check(&self.requests, &caller.client, "requests")
     }
 
     /// Counts a job about to be queued, and checks the queue's bound (whoever the client).
     pub async fn queue(
         &self,
-        client: &Client,
+        caller: &Caller,
         queue: &dyn airq_common::queue::JobQueue,
     ) -> Result<(), Refused> {
-        if !self.exempt(client) {
-            Self::check(&self.queued, client, "queued queries")?;
+        if !self.exempt(caller) {
+            Self::check(&self.queued, &caller.client, "queued queries")?;
         }
         if self.limits.max_queue_depth == 0 {
             return Ok(());
@@ -197,44 +227,6 @@ impl FairUse {
     }
 }
 
-/// The peer a request came from (the server inserts it per connection); a request without one (an in-process
-/// call) counts as loopback.
-pub fn client_of(request: &Request) -> Client {
-    let peer = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0)
-        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
-    Client::of(peer)
-}
-
-/// The client of a request, as a handler argument.
-pub struct ClientOf(pub Client);
-
-impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientOf {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(
-        parts: &mut axum::http::request::Parts,
-        _state: &S,
-    ) -> Result<Self, Self::Rejection> {
-        let peer = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0)
-            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
-        Ok(ClientOf(Client::of(peer)))
-    }
-}
-
-/// Middleware: the per-client request rate on the API routes.
-pub async fn limit_requests(State(fair): State<FairUse>, request: Request, next: Next) -> Response {
-    match fair.request(&client_of(&request)) {
-        Ok(()) => next.run(request).await,
-        Err(refused) => refused.into_response(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -257,20 +249,31 @@ mod tests {
             requests_per_second: 5,
             ..FairUseLimits::default()
         });
-        let client = Client::Ip("192.0.2.1".parse().expect("ip"));
+        let at = |addr: &str| Caller::at(addr.parse().expect("addr"));
+        let client = at("192.0.2.1:1000");
         let ok = (0..30).filter(|_| fair.request(&client).is_ok()).count();
         assert_eq!(ok, 10, "a burst of twice the rate");
-        let refused = fair.request(&client).expect_err("over the rate");
+        let refused = fair
+            .request(&at("192.0.2.1:2000"))
+            .expect_err("over the rate");
         assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS);
         assert!(
             refused.retry_after > Duration::ZERO && refused.retry_after <= Duration::from_secs(1)
         );
-        let other = Client::Ip("192.0.2.2".parse().expect("ip"));
-        assert!(fair.request(&other).is_ok(), "clients are counted apart");
-        let loopback = Client::Ip("127.0.0.1".parse().expect("ip"));
         assert!(
-            (0..100).all(|_| fair.request(&loopback).is_ok()),
-            "loopback is trusted by default"
+            fair.request(&at("192.0.2.2:1000")).is_ok(),
+            "clients are counted apart"
         );
+        let keyed = Caller::keyed("192.0.2.1:1000".parse().expect("addr"), "alice");
+        assert!(
+            fair.request(&keyed).is_ok(),
+            "a key is its own client, wherever it comes from"
+        );
+        for loopback in ["127.0.0.1:5", "[::1]:5", "[::ffff:127.0.0.1]:5"] {
+            assert!(
+                (0..100).all(|_| fair.request(&at(loopback)).is_ok()),
+                "loopback ({loopback}) is trusted by default"
+            );
+        }
     }
 }

@@ -3,14 +3,17 @@
 
 use anyhow::Context;
 
-use crate::config::GatewayConfig;
+use crate::config::{Command, GatewayConfig};
 use crate::system::{IngestPlan, SystemBuilder};
 
 /// Runs until Ctrl-C or SIGTERM.
 pub async fn main(config: GatewayConfig) -> anyhow::Result<()> {
+    if let Some(Command::NewApiKey { name }) = &config.command {
+        return new_api_key(name);
+    }
     let mut builder = SystemBuilder::new(config.urls())
         .result_options(config.result_options())
-        .gateway(config.options())
+        .gateway(config.options()?)
         .listen(config.listen);
     if config.standalone {
         let plan = match &config.source {
@@ -37,6 +40,16 @@ pub async fn main(config: GatewayConfig) -> anyhow::Result<()> {
         stop.cancel();
     });
     system.stopped().await.context("stopping")
+}
+
+/// `airq-gateway new-api-key NAME`: the key to the terminal, the line for the keys file to stdout.
+fn new_api_key(name: &str) -> anyhow::Result<()> {
+    use airq_common::api_keys::{check_name, file_line, new_key};
+    check_name(name).map_err(anyhow::Error::msg)?;
+    let key = new_key();
+    eprintln!("API key for {name} (shown once; the keys file keeps only its hash):\n{key}");
+    println!("{}", file_line(name, &key));
+    Ok(())
 }
 
 fn print_banner(base: &str) {

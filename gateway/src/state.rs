@@ -27,6 +27,10 @@ pub struct AppState {
     pub settings: Settings,
     /// Per-client rates and the queue's bound.
     pub fair: crate::fair_use::FairUse,
+    /// Each client's pending queued jobs, bounded.
+    pub outstanding: Arc<crate::outstanding::Outstanding>,
+    /// The accepted API keys; `None` when keys are off.
+    pub keys: Option<Arc<airq_common::api_keys::ApiKeys>>,
     /// False until the data the gateway serves is ready (standalone: the first ingest has finished).
     pub ready: Arc<AtomicBool>,
 }

@@ -430,7 +430,7 @@ impl ResultStore for AwsResults {
     async fn create(&self, job: &NewJob) -> Result<(), ResultError> {
         // Forgotten by DynamoDB a day after it could last be fetched, even if no sweep ever runs.
         let forget = job.deadline_ms + ms(job.ttl) + ms(REMEMBER_GONE);
-        let put = self
+        let mut put = self
             .ddb
             .put_item()
             .table_name(&self.table)
@@ -439,7 +439,11 @@ impl ResultStore for AwsResults {
             .item("submitted_ms", n(job.submitted_ms))
             .item("deadline_ms", n(job.deadline_ms))
             .item("ttl_ms", n(ms(job.ttl)))
-            .item("forget_at", n(ttl_seconds(forget)))
+            .item("forget_at", n(ttl_seconds(forget)));
+        if let Some(owner) = &job.owner {
+            put = put.item("owner", s(owner.clone()));
+        }
+        let put = put
             .condition_expression("attribute_not_exists(id)")
             .send()
             .await;
@@ -454,6 +458,21 @@ impl ResultStore for AwsResults {
 
     async fn status(&self, id: Uuid) -> Result<JobStatus, ResultError> {
         status_at(self.read(id).await?, now_ms())
+    }
+
+    async fn owner(&self, id: Uuid) -> Result<Option<String>, ResultError> {
+        let got = self
+            .ddb
+            .get_item()
+            .table_name(&self.table)
+            .key("id", s(id.to_string()))
+            .projection_expression("#owner")
+            .expression_attribute_names("#owner", "owner")
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| aws_error("dynamodb", "GetItem", &self.table, &e))?;
+        Ok(got.item.as_ref().and_then(|item| text(item, "owner")))
     }
 
     async fn start(&self, id: Uuid) -> Result<JobStatus, ResultError> {

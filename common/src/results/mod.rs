@@ -44,6 +44,8 @@ pub struct NewJob {
     pub deadline_ms: i64,
     /// How long the answer stays fetchable once the job has finished.
     pub ttl: Duration,
+    /// The API key's name that created it, when the gateway requires keys: only that key may read or cancel it.
+    pub owner: Option<String>,
 }
 
 /// Where a finished answer is: `parts` gzip parts written by attempt `attempt` (the parts concatenated are one
@@ -149,6 +151,7 @@ pub struct Usage {
 /// - [`status`](Self::status) is the same from every handle on the store (every gateway). A pending job past its
 ///   deadline reads `Failed(Timeout)`; a finished one past `finished + ttl` reads `Gone(Expired)`, whether or not
 ///   a sweep has run. Ids never issued read `Unknown`.
+/// - [`owner`](Self::owner) is the owner given at creation, from every handle, for as long as the id is known.
 /// - [`start`](Self::start) moves a queued job to running and returns its status after the call; a worker goes
 ///   on only while that is pending.
 /// - [`put_part`](Self::put_part) stores part `n` of attempt `attempt`'s answer; writing a part again replaces it.
@@ -167,6 +170,8 @@ pub struct Usage {
 pub trait ResultStore: Send + Sync + 'static {
     async fn create(&self, job: &NewJob) -> Result<(), ResultError>;
     async fn status(&self, id: Uuid) -> Result<JobStatus, ResultError>;
+    /// The owner recorded at [`create`](Self::create); `None` for a job without one or an id not known.
+    async fn owner(&self, id: Uuid) -> Result<Option<String>, ResultError>;
     async fn start(&self, id: Uuid) -> Result<JobStatus, ResultError>;
     async fn put_part(
         &self,

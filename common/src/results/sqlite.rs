@@ -36,7 +36,8 @@ CREATE TABLE IF NOT EXISTS results (
     reason       TEXT,
     message      TEXT,
     field        TEXT,
-    gone_reason  TEXT
+    gone_reason  TEXT,
+    owner        TEXT
 );
 CREATE INDEX IF NOT EXISTS results_by_state ON results (state, expires_ms);
 CREATE TABLE IF NOT EXISTS result_parts (
@@ -60,7 +61,10 @@ pub struct SqliteResults {
 impl SqliteResults {
     pub fn open(path: &str, options: ResultOptions) -> Result<Self, ResultError> {
         let pool = open_pool(path, 4, crate::sqlite_pool::SMALL_CACHE_KIB)?;
-        pool.get()?.execute_batch(SCHEMA)?;
+        let conn = pool.get()?;
+        conn.execute_batch(SCHEMA)?;
+        add_owner_column(&conn)?;
+        drop(conn);
         Ok(SqliteResults {
             pool,
             path: path.to_string(),
@@ -286,19 +290,42 @@ fn sweep_tx(conn: &mut Connection) -> Result<SweepReport, ResultError> {
     Ok(report)
 }
 
+/// Files made before jobs had owners get the column (`CREATE TABLE IF NOT EXISTS` leaves an old table as it
+/// is). Two processes opening the same old file at once may both try: the loser's "duplicate column" is fine.
+fn add_owner_column(conn: &Connection) -> Result<(), ResultError> {
+    let has_owner: bool = conn.query_row(
+        "SELECT COUNT(*) > 0 FROM pragma_table_info('results') WHERE name = 'owner'",
+        [],
+        |row| row.get(0),
+    )?;
+    if has_owner {
+        return Ok(());
+    }
+    match conn.execute("ALTER TABLE results ADD COLUMN owner TEXT", []) {
+        Ok(_) => Ok(()),
+        Err(rusqlite::Error::SqliteFailure(_, Some(message)))
+            if message.contains("duplicate column") =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 #[async_trait::async_trait]
 impl ResultStore for SqliteResults {
     async fn create(&self, job: &NewJob) -> Result<(), ResultError> {
         let job = job.clone();
         self.blocking(move |conn| {
             let inserted = conn.execute(
-                "INSERT OR IGNORE INTO results (id, state, submitted_ms, deadline_ms, ttl_ms)
-                 VALUES (?1, 'queued', ?2, ?3, ?4)",
+                "INSERT OR IGNORE INTO results (id, state, submitted_ms, deadline_ms, ttl_ms, owner)
+                 VALUES (?1, 'queued', ?2, ?3, ?4, ?5)",
                 params![
                     job.id.to_string(),
                     job.submitted_ms,
                     job.deadline_ms,
-                    ms(job.ttl)
+                    ms(job.ttl),
+                    job.owner
                 ],
             )?;
             if inserted == 0 {
@@ -312,6 +339,20 @@ impl ResultStore for SqliteResults {
     async fn status(&self, id: Uuid) -> Result<JobStatus, ResultError> {
         self.blocking(move |conn| status_of(read_row(conn, &id.to_string())?, now_ms()))
             .await
+    }
+
+    async fn owner(&self, id: Uuid) -> Result<Option<String>, ResultError> {
+        self.blocking(move |conn| {
+            let owner = conn
+                .query_row(
+                    "SELECT owner FROM results WHERE id = ?1",
+                    [id.to_string()],
+                    |row| row.get::<_, Option<String>>(0),
+                )
+                .optional()?;
+            Ok(owner.flatten())
+        })
+        .await
     }
 
     async fn start(&self, id: Uuid) -> Result<JobStatus, ResultError> {

@@ -32,6 +32,7 @@ fn job(deadline: Duration, ttl: Duration) -> NewJob {
         submitted_ms: now,
         deadline_ms: now + i64::try_from(deadline.as_millis()).unwrap_or(i64::MAX),
         ttl,
+        owner: None,
     }
 }
 
@@ -73,6 +74,38 @@ async fn read_answer(store: &Arc<dyn ResultStore>, id: Uuid) -> Vec<u8> {
         .await
         .expect("read the answer");
     chunks.concat()
+}
+
+/// A job's owner reads back from every handle, through its whole life; a job without one, and an unknown id,
+/// have none.
+pub async fn owners_are_kept((a, b): Handles) {
+    let owned = NewJob {
+        owner: Some("alice@example.org".into()),
+        ..pending_job()
+    };
+    let anonymous = pending_job();
+    a.create(&owned).await.expect("create");
+    a.create(&anonymous).await.expect("create");
+    assert_eq!(
+        b.owner(owned.id).await.expect("owner").as_deref(),
+        Some("alice@example.org")
+    );
+    assert_eq!(b.owner(anonymous.id).await.expect("owner"), None);
+    assert_eq!(b.owner(Uuid::new_v4()).await.expect("owner"), None);
+    b.start(owned.id).await.expect("start");
+    assert!(write_answer(&b, owned.id, &sample_csv(10, 3))
+        .await
+        .expect("write"));
+    assert_eq!(
+        a.owner(owned.id).await.expect("owner").as_deref(),
+        Some("alice@example.org")
+    );
+    assert!(a.cancel(owned.id).await.expect("cancel"));
+    assert_eq!(
+        b.owner(owned.id).await.expect("owner").as_deref(),
+        Some("alice@example.org"),
+        "a gone id keeps its owner, so only the owner learns that it is gone"
+    );
 }
 
 /// Queued → running → done; the answer reads back byte for byte from another handle, decompressed or as the
@@ -316,7 +349,7 @@ macro_rules! result_conformance_tests {
         $crate::result_conformance_tests!(@cases $make;
             lifecycle_across_handles, small_and_empty_answers, ids_are_created_once, the_first_finish_wins,
             an_abandoned_attempt_is_invisible, failures_keep_their_reason, deadlines_apply_without_a_sweep,
-            answers_expire, cancelled_jobs_are_gone, an_answer_over_the_limit_is_refused);
+            answers_expire, cancelled_jobs_are_gone, an_answer_over_the_limit_is_refused, owners_are_kept);
     };
     (@cases $make:expr; $($case:ident),+) => {
         $(

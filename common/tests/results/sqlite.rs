@@ -33,6 +33,7 @@ async fn answered(store: &Arc<dyn ResultStore>, rows: usize, seed: u64) -> (Uuid
         submitted_ms: now,
         deadline_ms: now + 60_000,
         ttl: std::time::Duration::from_secs(600),
+        owner: None,
     };
     store.create(&job).await.expect("create");
     let mut writer = AnswerWriter::new(store.clone(), job.id);

@@ -14,6 +14,7 @@ use std::time::Duration;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use axum::Router;
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::state::AppState;
@@ -35,8 +36,8 @@ pub fn router(state: AppState, limits: RequestLimits) -> Router {
             .unwrap_or_else(|| "unmatched".into());
         tracing::info_span!("request", method = %req.method(), route = %route)
     });
-    // The API routes count against their client's rate; the probes never do (a load balancer must always
-    // reach them).
+    // The API routes need a key (when keys are on) and count against their client's rate; the probes never do
+    // (a load balancer must always reach them).
     let api = Router::new()
         .route("/api/query", post(query::post_query).get(query::get_query))
         .route(
@@ -48,8 +49,8 @@ pub fn router(state: AppState, limits: RequestLimits) -> Router {
             get(results::get_result).delete(results::delete_result),
         )
         .route_layer(axum::middleware::from_fn_with_state(
-            state.fair.clone(),
-            crate::fair_use::limit_requests,
+            state.clone(),
+            crate::auth::admit,
         ));
     Router::new()
         .merge(api)
@@ -67,6 +68,9 @@ pub fn router(state: AppState, limits: RequestLimits) -> Router {
         .layer(axum::middleware::from_fn(head_limits::check))
         // Outside every other layer but the trace, so that it sees their refusals too.
         .layer(axum::middleware::map_response(refusals::json_errors))
+        // A handler that panics answers a JSON 500 and the connection lives on; the panic is logged once, as
+        // one line, by the telemetry's panic hook.
+        .layer(CatchPanicLayer::custom(refusals::panicked))
         .layer(trace)
         .with_state(state)
 }

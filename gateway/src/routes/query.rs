@@ -19,14 +19,14 @@ use tokio::sync::OwnedSemaphorePermit;
 use uuid::Uuid;
 
 use crate::error::ApiError;
-use crate::fair_use::{Client, ClientOf};
+use crate::fair_use::Caller;
 use crate::state::AppState;
 
 pub const CSV_CONTENT_TYPE: &str = "text/csv; charset=utf-8";
 
 pub async fn post_query(
     State(state): State<AppState>,
-    ClientOf(client): ClientOf,
+    caller: Caller,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
@@ -40,12 +40,12 @@ pub async fn post_query(
         },
     })?;
     let query = Query::from_json(&body)?;
-    answer(state, client, query, prefers_async(&headers)).await
+    answer(state, caller, query, prefers_async(&headers)).await
 }
 
 pub async fn get_query(
     State(state): State<AppState>,
-    ClientOf(client): ClientOf,
+    caller: Caller,
     headers: HeaderMap,
     params: Result<axum::extract::Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Result<Response, ApiError> {
@@ -54,7 +54,7 @@ pub async fn get_query(
         message: e.body_text(),
     })?;
     let query = Query::from_params(params.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
-    answer(state, client, query, prefers_async(&headers)).await
+    answer(state, caller, query, prefers_async(&headers)).await
 }
 
 /// RFC 7240: `Prefer: respond-async` asks for the queued path even when a direct answer is possible.
@@ -69,7 +69,7 @@ fn prefers_async(headers: &HeaderMap) -> bool {
 
 async fn answer(
     state: AppState,
-    client: Client,
+    caller: Caller,
     query: Query,
     prefer_async: bool,
 ) -> Result<Response, ApiError> {
@@ -78,10 +78,10 @@ async fn answer(
             return direct(state, query, permit).await;
         }
     }
-    if let Err(refused) = state.fair.queue(&client, state.requests.as_ref()).await {
+    if let Err(refused) = state.fair.queue(&caller, state.requests.as_ref()).await {
         return Ok(refused.into_response());
     }
-    enqueue(state, query).await
+    enqueue(state, caller, query).await
 }
 
 /// Streams the answer. The first page is read before the status is sent, so that a store that is down gets a
@@ -115,15 +115,22 @@ async fn direct(
 
 /// Queues the query: its record goes into the shared result store first (so any gateway can answer for it
 /// from the moment the client has the id), then the job into the request queue.
-async fn enqueue(state: AppState, query: Query) -> Result<Response, ApiError> {
+async fn enqueue(state: AppState, caller: Caller, query: Query) -> Result<Response, ApiError> {
     let id = Uuid::new_v4();
     let now = now_ms();
     let deadline = i64::try_from(state.settings.job_deadline.as_millis()).unwrap_or(i64::MAX);
+    if !state.fair.exempt(&caller) {
+        let until = std::time::Instant::now() + state.settings.job_deadline;
+        if let Err(refused) = state.outstanding.reserve(&caller.client, id, until) {
+            return Ok(refused.into_response());
+        }
+    }
     let record = NewJob {
         id,
         submitted_ms: now,
         deadline_ms: now.saturating_add(deadline),
         ttl: state.settings.result_ttl,
+        owner: caller.key.clone(),
     };
     let job = Job {
         id,
@@ -131,10 +138,27 @@ async fn enqueue(state: AppState, query: Query) -> Result<Response, ApiError> {
         reply_to: state.reply_to.clone(),
         submitted_at: now,
     };
-    let body = serde_json::to_string(&job).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let queued = queue_job(&state, &record, &job).await;
+    if queued.is_err() {
+        state.outstanding.release(&id);
+    }
+    queued?;
+    Ok(pending(
+        StatusCode::ACCEPTED,
+        id,
+        "queued",
+        state.settings.retry_after_secs,
+        true,
+    ))
+}
+
+/// Records the job, then queues it.
+async fn queue_job(state: &AppState, record: &NewJob, job: &Job) -> Result<(), ApiError> {
+    let id = record.id;
+    let body = serde_json::to_string(job).map_err(|e| ApiError::Internal(e.to_string()))?;
     state
         .results
-        .create(&record)
+        .create(record)
         .await
         .map_err(|e| ApiError::Unavailable(format!("could not record the job: {e}")))?;
     if let Err(e) = state.requests.send(&[body]).await {
@@ -146,13 +170,7 @@ async fn enqueue(state: AppState, query: Query) -> Result<Response, ApiError> {
             "could not queue the query: {e}"
         )));
     }
-    Ok(pending(
-        StatusCode::ACCEPTED,
-        id,
-        "queued",
-        state.settings.retry_after_secs,
-        true,
-    ))
+    Ok(())
 }
 
 /// A `202` for a job still pending: its id and status, where to poll, and when.

@@ -18,6 +18,12 @@ pub async fn method_not_allowed(method: Method) -> ApiError {
     ApiError::MethodNotAllowed(method)
 }
 
+/// A handler panicked ([`tower_http::catch_panic`]): the client gets the API's generic 500; the panic itself
+/// was logged by the panic hook (one line), so nothing of it is repeated here or shown to the client.
+pub fn panicked(_payload: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    ApiError::Internal("a handler panicked".into()).into_response()
+}
+
 /// Rewrites a 4xx/5xx whose body is empty or not JSON into the API's shape, `{"error": <canonical reason>}`,
 /// keeping its status and its other headers (`Allow`, `Retry-After`, ...).
 ///

@@ -16,7 +16,9 @@ use tokio::time::Instant;
 use uuid::Uuid;
 
 use super::query::{pending, CSV_CONTENT_TYPE};
+use crate::auth::check_owner;
 use crate::error::ApiError;
+use crate::fair_use::Caller;
 use crate::state::AppState;
 
 /// First and longest interval between store reads while a client waits for a job that was queued elsewhere
@@ -95,11 +97,13 @@ fn accepts_gzip(headers: &HeaderMap) -> bool {
 
 pub async fn get_result(
     State(state): State<AppState>,
+    caller: Caller,
     id: Result<Path<String>, PathRejection>,
     Query(params): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let id = parse_id(id)?;
+    check_owner(&state, &caller, id).await?;
     let wait = match params.get("wait") {
         Some(wait) => parse_wait(wait, state.settings.max_wait)?,
         None => Duration::ZERO,
@@ -158,10 +162,13 @@ pub async fn get_result(
 
 pub async fn delete_result(
     State(state): State<AppState>,
+    caller: Caller,
     id: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
     let id = parse_id(id)?;
+    check_owner(&state, &caller, id).await?;
     if state.results.cancel(id).await.map_err(unavailable)? {
+        state.outstanding.release(&id);
         state.waiters.wake(&id);
         Ok(StatusCode::NO_CONTENT.into_response())
     } else {

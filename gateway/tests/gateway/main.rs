@@ -7,6 +7,7 @@ mod connections;
 mod durable;
 mod fair;
 mod hostile;
+mod keys;
 mod processes;
 mod raw;
 mod support;

@@ -79,6 +79,7 @@ async fn queue(s: &Setup, query: serde_json::Value) -> Uuid {
             submitted_ms: now,
             deadline_ms: now + 60_000,
             ttl: Duration::from_secs(600),
+            owner: None,
         })
         .await
         .expect("record");
