@@ -3,6 +3,8 @@
 
 use anyhow::Context;
 
+use airq_common::store::Creation;
+
 use crate::config::{Command, GatewayConfig};
 use crate::system::{IngestPlan, SystemBuilder};
 
@@ -14,6 +16,13 @@ pub async fn main(config: GatewayConfig) -> anyhow::Result<()> {
     let mut builder = SystemBuilder::new(config.urls())
         .result_options(config.result_options())
         .gateway(config.options()?)
+        // Standalone is the first-run command: it makes its store. A gateway alone serves one made by the
+        // master (`airq-master ingest --create`), and must not replace a moved one with an empty file.
+        .store_creation(if config.standalone {
+            Creation::IfMissing
+        } else {
+            Creation::Never
+        })
         .listen(config.listen);
     if config.standalone {
         let plan = match &config.source {

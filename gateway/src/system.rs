@@ -10,6 +10,7 @@ use std::time::Duration;
 use airq_common::backends::{BackendUrls, Backends};
 use airq_common::results::ResultOptions;
 use airq_common::shutdown::{CancellationToken, TaskTracker};
+use airq_common::store::Creation;
 use airq_master::config::IngestArgs;
 use airq_master::ingest::Ingest;
 use airq_master::source::Format;
@@ -48,6 +49,7 @@ pub struct SystemBuilder {
     workers: usize,
     worker: WorkerSettings,
     ingest: Option<IngestPlan>,
+    creation: Creation,
 }
 
 impl SystemBuilder {
@@ -63,6 +65,7 @@ impl SystemBuilder {
             workers: 0,
             worker: WorkerSettings::default(),
             ingest: None,
+            creation: Creation::IfMissing,
         }
     }
 
@@ -104,13 +107,23 @@ impl SystemBuilder {
         self
     }
 
+    /// Whether a missing SQLite store may be created: yes for a first run (`--standalone`, tests), no for a
+    /// gateway that serves a store someone else made (see [`Creation`]).
+    pub fn store_creation(mut self, creation: Creation) -> Self {
+        self.creation = creation;
+        self
+    }
+
     /// Opens what is missing, starts every part, and returns once the gateway is accepting connections.
     pub async fn start(self) -> anyhow::Result<System> {
         let backends = match self.backends {
             Some(b) => b,
-            None => Backends::open(&self.urls, self.results)
-                .await
-                .context("opening the backends")?,
+            None => {
+                airq_common::store::check_exists(&self.urls.store, self.creation)?;
+                Backends::open(&self.urls, self.results)
+                    .await
+                    .context("opening the backends")?
+            }
         };
         let gateway = Gateway::start(&backends, self.gateway)
             .await
@@ -252,6 +265,8 @@ async fn ingest(
                 batch,
                 http_timeout,
                 json: false,
+                // The store is the system's own, opened (and created, on a first run) at start.
+                create: false,
             };
             if let Err(e) = airq_master::run_on(backends.store, &args, stop, mark_ready).await {
                 tracing::error!(error = %e, "ingest stopped");

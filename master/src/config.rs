@@ -58,4 +58,8 @@ pub struct IngestArgs {
     /// Print each run's summary as one JSON object.
     #[arg(long)]
     pub json: bool,
+    /// Create the store if it does not exist (the first run). Without it, a missing SQLite file is an error
+    /// (exit 1): a moved store or a mistyped path must not be silently replaced by a new, empty store.
+    #[arg(long)]
+    pub create: bool,
 }

@@ -1,5 +1,6 @@
 //! Running ingest once, or every interval with jitter until stopped.
 
+use airq_common::store::Creation;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -35,7 +36,12 @@ pub async fn run(
     stop: CancellationToken,
     report: impl FnMut(&Result<IngestSummary, IngestError>),
 ) -> Result<bool, IngestError> {
-    let store = airq_common::open_store(&args.store).await?;
+    let creation = if args.create {
+        Creation::IfMissing
+    } else {
+        Creation::Never
+    };
+    let store = airq_common::store::open_store_as(&args.store, creation).await?;
     run_on(store, args, stop, report).await
 }
 

@@ -20,6 +20,8 @@ async fn main() -> ExitCode {
 
 async fn run(config: WorkerConfig) -> anyhow::Result<()> {
     let stop = airq_common::shutdown::on_signal();
+    // A worker never makes the store: a missing file means a wrong path or a moved store, not a first run.
+    airq_common::store::check_exists(&config.urls().store, airq_common::store::Creation::Never)?;
     let backends = Backends::open(&config.urls(), config.result_options())
         .await
         .context("opening the backends")?;

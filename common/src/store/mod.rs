@@ -90,6 +90,11 @@ pub enum StoreError {
     Corrupt(String),
     #[error("{0}")]
     Identity(String),
+    #[error(
+        "there is no airq store at {path}: if this is the first run, pass --create to make one; otherwise the \
+         store was moved or the path is wrong (a new, empty store here would hide every reading)"
+    )]
+    Missing { path: String },
     #[error("store task failed: {0}")]
     Task(String),
 }
@@ -128,6 +133,41 @@ impl StoreError {
                 )
             )
     }
+}
+
+/// Whether opening a store may create it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Creation {
+    /// Create a missing SQLite file (a first run: `airq-master ingest --create`, `--standalone`, tests).
+    IfMissing,
+    /// A missing SQLite file is [`StoreError::Missing`]: the store is expected to be there, and creating an
+    /// empty one at the path would split the deployment (processes on the old file, others on a new one).
+    Never,
+}
+
+/// Checks, before anything opens it, that the store at `url` exists when `creation` says it must. Only SQLite
+/// files are checked: a DynamoDB table is provisioned by `airq-deploy up` (or created on first use, as
+/// before), and a deleted table fails every request loudly rather than splitting anything.
+pub fn check_exists(url: &str, creation: Creation) -> Result<(), StoreError> {
+    let Some(path) = url.strip_prefix("sqlite://") else {
+        return Ok(());
+    };
+    if creation == Creation::IfMissing || path == ":memory:" || std::path::Path::new(path).exists()
+    {
+        return Ok(());
+    }
+    Err(StoreError::Missing {
+        path: path.to_string(),
+    })
+}
+
+/// Opens a store by URL, creating a missing one only if `creation` allows (see [`check_exists`]).
+pub async fn open_store_as(
+    url: &str,
+    creation: Creation,
+) -> Result<Arc<dyn ReadingStore>, StoreError> {
+    check_exists(url, creation)?;
+    open_store(url).await
 }
 
 /// Opens a store by URL: `sqlite://PATH` (created on first use) or `dynamodb://TABLE` (AWS default credential

@@ -532,3 +532,28 @@ async fn readiness_reports_a_store_file_moved_away() {
     }
     sys.stop().await;
 }
+
+/// A gateway that serves a store made by the master (not `--standalone`) must find it: started on a path with
+/// no store (moved away, or mistyped) it refuses, naming `--create`, and creates nothing there, instead of
+/// serving a new, empty file beside processes that still use the old one (issue 10, finding 8).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_does_not_make_a_missing_store() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("airq.db");
+    let urls = airq_common::backends::BackendUrls::embedded(db.to_str().expect("utf8"));
+    let refused = airq_gateway::SystemBuilder::new(urls.clone())
+        .store_creation(airq_common::store::Creation::Never)
+        .start()
+        .await;
+    let Err(e) = refused else {
+        panic!("a gateway started on a missing store")
+    };
+    assert!(format!("{e:#}").contains("--create"), "{e:#}");
+    assert!(!db.exists(), "nothing was created");
+    let first_run = airq_gateway::SystemBuilder::new(urls)
+        .start()
+        .await
+        .expect("a first run (standalone) makes it");
+    assert!(db.exists());
+    first_run.shutdown().await.expect("clean stop");
+}

@@ -42,7 +42,7 @@ fn the_binary_fails_on_an_archive_cut_mid_number() {
     std::fs::write(&path, &whole[..cut_at]).expect("write");
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_airq-master"))
         .args(["ingest", "--source", path.to_str().expect("utf8")])
-        .args(["--store", &url, "--country", "gb", "--json"])
+        .args(["--store", &url, "--create", "--country", "gb", "--json"])
         .output()
         .expect("run");
     assert!(!out.status.success(), "a cut archive exits non-zero");

@@ -38,6 +38,7 @@ fn args(source: &str, store: &str) -> IngestArgs {
         batch: 37,
         http_timeout: std::time::Duration::from_secs(30),
         json: false,
+        create: true,
     }
 }
 
@@ -553,6 +554,7 @@ fn the_binary_reports_and_sets_its_exit_status() {
             sample().to_str().expect("utf8"),
             "--store",
             &url,
+            "--create",
         ])
         .output()
         .expect("run");
@@ -604,4 +606,46 @@ fn the_binary_reports_and_sets_its_exit_status() {
     ] {
         assert!(summary[key].is_number(), "{key} in {summary}");
     }
+}
+
+/// Issue 10, finding 8: with the store moved away, the next ingest silently created a new, empty file at the
+/// path (a split brain: running processes on the old inode, new ones on the new file). Now only `--create`
+/// makes a store; without it a missing file is an error naming the flag, and nothing is created.
+#[test]
+fn a_missing_store_is_created_only_with_create() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("airq.db");
+    let url = format!("sqlite://{}", db.display());
+    let ingest = |extra: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_airq-master"))
+            .args(["ingest", "--source", sample().to_str().expect("utf8")])
+            .args(["--store", &url])
+            .args(extra)
+            .output()
+            .expect("run")
+    };
+    let refused = ingest(&[]);
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("--create") && stderr.contains("airq.db"),
+        "{stderr}"
+    );
+    assert!(!db.exists(), "nothing was created");
+
+    assert!(ingest(&["--create"]).status.success(), "a first run");
+    assert!(ingest(&[]).status.success(), "the store exists now");
+    assert!(
+        ingest(&["--create"]).status.success(),
+        "--create on an existing store is harmless"
+    );
+
+    std::fs::rename(&db, dir.path().join("moved.db")).expect("move");
+    let _ = std::fs::remove_file(dir.path().join("airq.db-wal"));
+    let _ = std::fs::remove_file(dir.path().join("airq.db-shm"));
+    assert!(
+        !ingest(&[]).status.success(),
+        "a moved store is not replaced"
+    );
+    assert!(!db.exists());
 }
