@@ -23,6 +23,20 @@ pub async fn main(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        (Some(Command::Slow(args)), _) => {
+            let plan = crate::slow::plan(&args)?;
+            let report = crate::slow::run(&plan).await?;
+            print!("{}", report.summary());
+            if report.held() > 0 {
+                println!(
+                    "FAILED: {} connection(s) held past {:?}",
+                    report.held(),
+                    args.expect_cut_within
+                );
+                return Ok(ExitCode::from(1));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         (Some(Command::GenFeed(args)), _) => {
             crate::gen_feed(&args)?;
             Ok(ExitCode::SUCCESS)

@@ -30,6 +30,9 @@ pub enum Command {
     GenFeed(GenFeedArgs),
     /// Serve fixed bytes with a minimal hyper server: the ceiling to compare airq against.
     Ceiling(CeilingArgs),
+    /// Misbehaving clients (stalled readers, slow heads and bodies, idle sockets) to run beside a normal load;
+    /// fails if the gateway lets any of them hold a connection past --expect-cut-within.
+    Slow(SlowArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -152,4 +155,28 @@ pub struct CeilingArgs {
     /// The bytes to serve.
     #[arg(long)]
     pub body_file: PathBuf,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SlowArgs {
+    /// The gateway, e.g. http://127.0.0.1:8080 (plain HTTP; the slow clients speak raw HTTP/1.1).
+    pub url: String,
+    /// Slow clients at once (their behaviours are dealt round-robin).
+    #[arg(long, default_value_t = 8)]
+    pub clients: usize,
+    /// How long they keep coming back.
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    pub duration: Duration,
+    /// A connection the server has not closed after this long is a failure.
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    pub expect_cut_within: Duration,
+    /// The large answer a stalled reader asks for (a path and query on the gateway).
+    #[arg(
+        long,
+        default_value = "/api/query?start=2019-04-16T00:00:00Z&end=2019-04-17T00:00:00Z"
+    )]
+    pub big_path: String,
+    /// Sent as `Authorization: Bearer KEY` (also AIRQ_API_KEY).
+    #[arg(long, env = "AIRQ_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
 }

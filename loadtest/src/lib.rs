@@ -3,7 +3,7 @@
 //! Layout: [`config`] (command line), [`queries`] (the query mix), [`client`] (one request under airq's
 //! protocol: direct `200`, or `202` then polling), [`drive`] (closed and open loop), [`report`] (HdrHistogram
 //! percentiles, summary, JSON schema `airq-loadtest/1`), [`thresholds`] (`--fail-if`), [`plot`] (SVG),
-//! [`ceiling`] (a minimal hyper server for the ratio benchmark).
+//! [`ceiling`] (a minimal hyper server for the ratio benchmark), [`slow`] (misbehaving clients for the soak).
 
 pub mod ceiling;
 pub mod cli;
@@ -13,6 +13,7 @@ pub mod drive;
 pub mod plot;
 pub mod queries;
 pub mod report;
+pub mod slow;
 pub mod thresholds;
 
 use std::sync::Arc;
