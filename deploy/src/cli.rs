@@ -147,6 +147,13 @@ pub struct UpArgs {
     /// How often the master ingests.
     #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
     pub master_every: Duration,
+    /// The gateways' API keys: a file of `NAME sha256:HEX` lines (`airq-gateway new-api-key NAME >> FILE` adds
+    /// one). Instances get the hashes only. Required unless --no-api-keys.
+    #[arg(long, value_name = "FILE", conflicts_with = "no_api_keys")]
+    pub api_keys: Option<PathBuf>,
+    /// Run the gateways without API keys: anyone --allow-cidr lets in may query them.
+    #[arg(long)]
+    pub no_api_keys: bool,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -77,6 +77,19 @@ pub enum DeployError {
     Unexpected { resource: String, message: String },
     #[error("{0}")]
     Invalid(String),
+    /// `plan`/`up` without `--api-keys` or `--no-api-keys`: gateways are never left open by an omission.
+    #[error(
+        "the gateways need API keys: make a keys file with `airq-gateway new-api-key NAME >> FILE` (one line per \
+         client; the key itself is printed once, on stderr) and pass --api-keys FILE, or pass --no-api-keys to \
+         leave them open to anyone --allow-cidr lets in"
+    )]
+    NoApiKeys,
+    #[error("--api-keys {path}: {source}")]
+    ApiKeys {
+        path: String,
+        #[source]
+        source: crate::api_keys::KeysFileError,
+    },
     #[error("waited {waited:?} for {what}; it may still finish: run `airq-deploy status` to see")]
     Timeout {
         what: String,

@@ -3,6 +3,7 @@
 //! Layout:
 //! - [`stack`]: a stack's name, roles, and the names and tags of everything it owns.
 //! - [`plan`]: the difference between the stack asked for and what exists, as ordered steps (pure).
+//! - [`api_keys`]: who may use the gateways (`--api-keys FILE` or `--no-api-keys`), as instances get it.
 //! - [`roles`], [`userdata`]: how each role runs on an instance; the user data rendered from the template.
 //! - [`iam`]: the least-privilege policies (instance role, trust, operator).
 //! - [`autoscale`]: the backlog-per-worker scaling policy (pure); [`fleet`]: `scale` and the autoscale loop
@@ -11,6 +12,7 @@
 //!   like `aws` (`fleet`, `status`).
 //! - [`error`]: errors that name the resource and the permission or limit.
 
+pub mod api_keys;
 pub mod autoscale;
 pub mod aws;
 pub mod cli;

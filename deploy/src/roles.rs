@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use crate::api_keys::GatewayAccess;
 use crate::stack::{Role, StackName};
 use crate::userdata::Bootstrap;
 
@@ -21,16 +22,21 @@ pub struct RoleOptions {
     pub master_source: String,
     /// How often the master ingests.
     pub master_every: Duration,
+    /// Who may use the gateways.
+    pub api: GatewayAccess,
 }
 
-impl Default for RoleOptions {
-    fn default() -> Self {
+impl RoleOptions {
+    /// The command line's defaults with the given gateway access. There is no `Default`: whether gateways
+    /// need keys is always said, never assumed.
+    pub fn new(api: GatewayAccess) -> Self {
         RoleOptions {
             port: 8080,
             direct_limit: 100,
             worker_concurrency: 4,
             master_source: LIVE_FEED.to_string(),
             master_every: Duration::from_secs(300),
+            api,
         }
     }
 }
@@ -62,17 +68,20 @@ pub fn bootstrap(
         ("RUST_LOG".to_string(), "info".to_string()),
         ("AIRQ_STORE".to_string(), store),
     ];
+    let mut api_keys = None;
     let (args, stop_timeout) = match role {
         Role::Gateway => {
             environment.push(("AIRQ_QUEUE".into(), queue));
             environment.push(("AIRQ_RESULTS".into(), results));
             environment.push(("AIRQ_LISTEN".into(), format!("0.0.0.0:{}", options.port)));
             environment.push(("AIRQ_REPLY_QUEUE_PREFIX".into(), stack.reply_queue_prefix()));
+            if let GatewayAccess::Keys(keys) = &options.api {
+                api_keys = Some(keys.text());
+            }
+            let mut args = vec!["--direct-limit".into(), options.direct_limit.to_string()];
+            args.extend(options.api.gateway_args());
             // The gateway's own shutdown grace is 20 s.
-            (
-                vec!["--direct-limit".into(), options.direct_limit.to_string()],
-                Duration::from_secs(30),
-            )
+            (args, Duration::from_secs(30))
         }
         Role::Worker => {
             environment.push(("AIRQ_QUEUE".into(), queue));
@@ -108,6 +117,7 @@ pub fn bootstrap(
         artifact_sha256: artifact.sha256.clone(),
         environment,
         args,
+        api_keys,
         stop_timeout,
     }
 }
@@ -115,6 +125,15 @@ pub fn bootstrap(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api_keys::KeysFile;
+    use airq_common::api_keys::{file_line, new_key};
+
+    /// Role options whose gateways need a key of its own.
+    fn with_keys() -> (RoleOptions, String) {
+        let key = new_key();
+        let keys = KeysFile::parse(&file_line("alice", &key)).expect("parses");
+        (RoleOptions::new(GatewayAccess::Keys(keys)), key)
+    }
 
     #[test]
     fn every_role_renders() {
@@ -129,7 +148,7 @@ mod tests {
                 "eu-west-1",
                 "airq-prod-results-0a1b2c3d",
                 role,
-                &RoleOptions::default(),
+                &with_keys().0,
                 &artifact,
             )
             .render()
@@ -152,7 +171,7 @@ mod tests {
         let stack: StackName = "prod".parse().expect("valid");
         let options = RoleOptions {
             master_every: Duration::from_secs(3660),
-            ..RoleOptions::default()
+            ..RoleOptions::new(GatewayAccess::Open)
         };
         let artifact = ArtifactLocation {
             url: "https://example.org/a.tar.gz".into(),
@@ -167,5 +186,41 @@ mod tests {
             &artifact,
         );
         assert_eq!(b.args.last().map(String::as_str), Some("1h1m"));
+    }
+
+    #[test]
+    fn only_gateways_get_the_keys_file_and_its_flag() {
+        let stack: StackName = "prod".parse().expect("valid");
+        let artifact = ArtifactLocation {
+            url: "https://example.org/a.tar.gz".into(),
+            sha256: None,
+        };
+        let (options, key) = with_keys();
+        let open = RoleOptions::new(GatewayAccess::Open);
+        let of = |role, options: &RoleOptions| {
+            bootstrap(&stack, "eu-west-1", "b", role, options, &artifact)
+        };
+        let gateway = of(Role::Gateway, &options);
+        assert_eq!(
+            gateway.args,
+            [
+                "--direct-limit",
+                "100",
+                "--api-keys",
+                crate::api_keys::KEYS_PATH
+            ]
+        );
+        assert_eq!(
+            gateway.api_keys,
+            Some(format!("{}\n", file_line("alice", &key)))
+        );
+        let gateway = of(Role::Gateway, &open);
+        assert_eq!(gateway.args, ["--direct-limit", "100", "--no-api-keys"]);
+        assert_eq!(gateway.api_keys, None);
+        for role in [Role::Master, Role::Worker] {
+            let b = of(role, &options);
+            assert_eq!(b.api_keys, None, "{role}");
+            assert!(!b.args.iter().any(|a| a.contains("api-keys")), "{role}");
+        }
     }
 }

@@ -19,6 +19,9 @@ pub const TAG_ARTIFACT: &str = "airq:artifact";
 /// Tag key holding the hash of the launch settings an instance was launched with (see `plan::LaunchSpec`):
 /// instances whose tag differs from their template's current hash run an older build or configuration.
 pub const TAG_SPEC: &str = "airq:spec";
+/// Tag key on gateway instances saying who may use them (`keys:<count>:<fingerprint>` or `open`; see
+/// `api_keys::GatewayAccess::tag`), so `status` can tell from the instance descriptions it reads anyway.
+pub const TAG_API: &str = "airq:api";
 /// The longest stack name: keeps every derived name inside AWS's limits (S3 buckets: 63 characters).
 pub const MAX_STACK_NAME: usize = 20;
 

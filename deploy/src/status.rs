@@ -1,10 +1,12 @@
-//! What `status` reports, for either provider: instances per role and state, gateway URLs, the request queue's
-//! depth, the table's size, and (on AWS) the result store.
+//! What `status` reports, for either provider: instances per role and state, gateway URLs, whether the gateways
+//! need API keys (from their tags), the request queue's depth, the table's size, and (on AWS) the result store.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use serde::Serialize;
+
+use crate::api_keys::ApiMode;
 
 /// One instance or worker process.
 #[derive(Debug, Clone, Serialize)]
@@ -16,6 +18,9 @@ pub struct Node {
     pub address: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub artifact: Option<String>,
+    /// Gateways: who may use it, as launched; `None` for a gateway launched before `airq-deploy` tagged that.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub api: Option<ApiMode>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
@@ -79,6 +84,28 @@ impl Status {
     }
 }
 
+impl Status {
+    /// One line on who may use the live gateways: their common mode, or that they differ (after a change of
+    /// keys, until the old gateways are replaced). `None` without live gateways.
+    fn gateway_api(&self) -> Option<String> {
+        let modes: BTreeSet<Option<&ApiMode>> = self
+            .nodes
+            .iter()
+            .filter(|n| n.role == "gateway" && matches!(n.state.as_str(), "pending" | "running"))
+            .map(|n| n.api.as_ref())
+            .collect();
+        let mut modes = modes.into_iter();
+        match (modes.next(), modes.next()) {
+            (None, _) => None,
+            (Some(Some(mode)), None) => Some(mode.to_string()),
+            (Some(None), None) => Some("unknown (launched before airq-deploy recorded it)".into()),
+            (Some(_), Some(_)) => Some(
+                "differs between gateways (see each above): replace the older ones (docs/operations.md)".into(),
+            ),
+        }
+    }
+}
+
 impl fmt::Display for Status {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "stack {} ({})", self.stack, self.provider)?;
@@ -97,10 +124,16 @@ impl fmt::Display for Status {
             if let Some(a) = &n.artifact {
                 write!(f, " artifact {a}")?;
             }
+            if let Some(a) = &n.api {
+                write!(f, ", {a}")?;
+            }
             writeln!(f)?;
         }
         for url in &self.gateway_urls {
             writeln!(f, "  gateway: {url}")?;
+        }
+        if let Some(api) = self.gateway_api() {
+            writeln!(f, "  gateway API: {api}")?;
         }
         match &self.queue {
             Some(d) => writeln!(
@@ -128,5 +161,52 @@ impl fmt::Display for Status {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gateway(id: &str, state: &str, api: Option<ApiMode>) -> Node {
+        Node {
+            id: id.into(),
+            role: "gateway".into(),
+            state: state.into(),
+            address: None,
+            artifact: None,
+            api,
+        }
+    }
+
+    #[test]
+    fn the_gateway_api_line_says_what_live_gateways_have() {
+        let keys = |n| ApiMode::Keys {
+            keys: n,
+            fingerprint: "0a1b2c3d".into(),
+        };
+        let line = |nodes| Status::new("prod", "aws", nodes).to_string();
+        let one = line(vec![
+            gateway("i-1", "running", Some(keys(3))),
+            gateway("i-0", "terminated", Some(ApiMode::Open)),
+        ]);
+        assert!(
+            one.contains("  gateway API: API keys required (3 keys, file 0a1b2c3d)\n"),
+            "{one}"
+        );
+        assert!(one.contains("i-1 running, API keys required"), "{one}");
+        let open = line(vec![gateway("i-1", "pending", Some(ApiMode::Open))]);
+        assert!(open.contains("gateway API: API open"), "{open}");
+        let mixed = line(vec![
+            gateway("i-1", "running", Some(keys(3))),
+            gateway("i-2", "running", Some(keys(2))),
+        ]);
+        assert!(
+            mixed.contains("gateway API: differs between gateways"),
+            "{mixed}"
+        );
+        let old = line(vec![gateway("i-1", "running", None)]);
+        assert!(old.contains("gateway API: unknown"), "{old}");
+        assert!(!line(Vec::new()).contains("gateway API"));
     }
 }

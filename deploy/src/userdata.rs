@@ -7,6 +7,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
+use crate::api_keys::KEYS_PATH;
 use crate::stack::{Role, StackName};
 
 const TEMPLATE: &str = include_str!("../templates/user-data.sh");
@@ -28,6 +29,8 @@ pub struct Bootstrap {
     pub environment: Vec<(String, String)>,
     /// Arguments of the role's binary.
     pub args: Vec<String>,
+    /// The gateway's API keys file ([`KEYS_PATH`]): `NAME sha256:HEX` lines, the hashes of the keys, never a key.
+    pub api_keys: Option<String>,
     /// How long systemd waits after SIGTERM before it kills the role (workers drain in this time).
     pub stop_timeout: Duration,
 }
@@ -65,6 +68,35 @@ fn shell_quote(value: &str) -> String {
     format!("'{}'", value.replace('\'', r"'\''"))
 }
 
+/// The script lines that write the API keys file: into a new file that is never readable by others (umask),
+/// then moved into place, so the gateway never reads half a file. Each line must be `NAME sha256:HEX` in the
+/// allowed characters, so none can end the here-document or mean anything to the shell.
+fn api_keys_block(keys: Option<&str>) -> Result<String, RenderError> {
+    let Some(keys) = keys else {
+        return Ok("# (none on this instance)".to_string());
+    };
+    for line in keys.lines() {
+        let words: Vec<&str> = line.split(' ').collect();
+        let well_formed = matches!(words.as_slice(), [_, hash] if hash.starts_with("sha256:"));
+        if !well_formed || !words.iter().all(|w| is_safe(w)) {
+            return Err(RenderError::UnsafeValue {
+                what: "the API keys file line".into(),
+                value: line.to_string(),
+            });
+        }
+    }
+    if keys.trim().is_empty() {
+        return Err(RenderError::UnsafeValue {
+            what: "the API keys file".into(),
+            value: String::new(),
+        });
+    }
+    Ok(format!(
+        "(\n  umask 027\n  cat > {KEYS_PATH}.new <<'KEYS'\n{}\nKEYS\n)\nchown root:airq {KEYS_PATH}.new\nmv -f {KEYS_PATH}.new {KEYS_PATH}",
+        keys.trim_end()
+    ))
+}
+
 /// Escapes a word of a systemd command line: `%` starts a specifier there.
 fn systemd_word(value: &str) -> String {
     value.replace('%', "%%")
@@ -99,6 +131,7 @@ impl Bootstrap {
             check(key, value)?;
             let _ = writeln!(environment, "{key}={value}");
         }
+        let api_keys = api_keys_block(self.api_keys.as_deref())?;
         let mut exec = format!("/opt/airq/bin/{}", self.role.binary());
         for arg in &self.args {
             check("the argument", arg)?;
@@ -113,6 +146,7 @@ impl Bootstrap {
             .replace("{{ARTIFACT}}", &shell_quote(&self.artifact))
             .replace("{{ARTIFACT_SHA256}}", &shell_quote(&sha))
             .replace("{{ENVIRONMENT}}", environment.trim_end())
+            .replace("{{API_KEYS}}", &api_keys)
             .replace("{{EXEC_START}}", &exec)
             .replace(
                 "{{STOP_TIMEOUT_SECS}}",
@@ -147,6 +181,7 @@ mod tests {
                 ("AIRQ_QUEUE".into(), "sqs://airq-prod-requests".into()),
             ],
             args: vec!["--concurrency".into(), "4".into()],
+            api_keys: None,
             stop_timeout: Duration::from_secs(90),
         }
     }
@@ -211,6 +246,40 @@ mod tests {
         let mut b = sample(Role::Worker);
         b.artifact_sha256 = Some("not-hex".into());
         assert!(b.render().is_err());
+    }
+
+    #[test]
+    fn the_keys_file_is_written_whole_and_private() {
+        let mut b = sample(Role::Gateway);
+        let line = format!("alice sha256:{}", "0f".repeat(32));
+        b.api_keys = Some(format!("{line}\nbob sha256:{}\n", "a1".repeat(32)));
+        let script = b.render().expect("renders");
+        assert!(
+            script.contains(&format!(
+                "  umask 027\n  cat > /etc/airq/api-keys.new <<'KEYS'\n{line}\nbob sha256:"
+            )),
+            "{script}"
+        );
+        assert!(script.contains(
+            "KEYS\n)\nchown root:airq /etc/airq/api-keys.new\nmv -f /etc/airq/api-keys.new /etc/airq/api-keys\n"
+        ));
+        let none = sample(Role::Worker).render().expect("renders");
+        assert!(!none.contains("api-keys"), "{none}");
+        for bad in [
+            "KEYS",
+            "alice sha256:00\nKEYS",
+            "alice sha256:00 extra",
+            "al$ice sha256:00",
+            "alice md5:00",
+            "alice  sha256:00",
+            "",
+        ] {
+            b.api_keys = Some(bad.to_string());
+            assert!(
+                matches!(b.render(), Err(RenderError::UnsafeValue { .. })),
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]

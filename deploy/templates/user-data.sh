@@ -89,6 +89,10 @@ cat > /etc/airq/airq.env <<'ENV'
 {{ENVIRONMENT}}
 ENV
 
+# Gateways: the API keys file, one `NAME sha256:HEX` line per key (hashes only, never a key), readable by the
+# service's group and written by root only, so the service cannot change who may use it.
+{{API_KEYS}}
+
 cat > "/etc/systemd/system/airq-$ROLE.service" <<'UNIT'
 [Unit]
 Description=airq {{ROLE}} of stack {{STACK}}

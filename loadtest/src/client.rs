@@ -1,7 +1,12 @@
 //! One logical request under airq's protocol: POST the query; a `200` is the answer; a `202` is polled at
-//! `/results/<id>` (with `?wait=` or by honouring `Retry-After`) until it is done.
+//! `/results/<id>` (with `?wait=` or by honouring `Retry-After`) until it is done. With an API key, every
+//! request of it (the query and each poll) carries `Authorization: Bearer <key>`.
 
+use std::fmt;
+use std::str::FromStr;
 use std::time::Duration;
+
+use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION};
 
 use serde::Serialize;
 use tokio::time::Instant;
@@ -22,6 +27,9 @@ pub enum PollMode {
 pub enum ErrorClass {
     Connect,
     Timeout,
+    /// A `401`: no key, or one the gateway does not know. Apart from the other 4xx, because it says the run
+    /// measured the gateway turning requests away, not answering them.
+    Unauthorized,
     Http4xx,
     Http5xx,
     /// An answer that is not what airq's protocol promises (a 200 without the CSV header, a 202 without an id).
@@ -46,6 +54,48 @@ pub struct Outcome {
     pub bytes: u64,
 }
 
+/// An API key for the gateway (`--api-key`, `AIRQ_API_KEY`). Its `Debug` hides it, so a printed configuration
+/// never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiKey(String);
+
+impl FromStr for ApiKey {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.is_empty() || !s.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err("an API key is printable ASCII without spaces (airq keys are airq_ and 64 hex digits)".into());
+        }
+        Ok(ApiKey(s.to_string()))
+    }
+}
+
+impl fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ApiKey(<hidden>)")
+    }
+}
+
+impl ApiKey {
+    /// `Authorization: Bearer <key>`, marked sensitive so the HTTP stack does not show it either.
+    fn authorization(&self) -> HeaderValue {
+        let mut value = HeaderValue::from_str(&format!("Bearer {}", self.0))
+            .expect("printable ASCII without spaces, checked by from_str, is a valid header value");
+        value.set_sensitive(true);
+        value
+    }
+}
+
+/// The headers every request carries: the API key's, if there is one. Set on the HTTP client itself, so no
+/// request of the protocol (query, poll, any later one) can go without it.
+fn default_headers(api_key: Option<&ApiKey>) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    if let Some(key) = api_key {
+        headers.insert(AUTHORIZATION, key.authorization());
+    }
+    headers
+}
+
 pub struct Client {
     http: reqwest::Client,
     base: String,
@@ -66,7 +116,9 @@ fn classify(e: &reqwest::Error) -> ErrorClass {
 }
 
 fn class_of(status: u16) -> ErrorClass {
-    if (400..500).contains(&status) {
+    if status == 401 {
+        ErrorClass::Unauthorized
+    } else if (400..500).contains(&status) {
         ErrorClass::Http4xx
     } else if status >= 500 {
         ErrorClass::Http5xx
@@ -82,8 +134,10 @@ impl Client {
         timeout: Duration,
         max_connections: usize,
         gzip: bool,
+        api_key: Option<&ApiKey>,
     ) -> Result<Self, reqwest::Error> {
         let http = reqwest::Client::builder()
+            .default_headers(default_headers(api_key))
             .gzip(gzip)
             .pool_max_idle_per_host(max_connections)
             .timeout(timeout)
@@ -206,5 +260,31 @@ impl Client {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_becomes_a_hidden_bearer_header() {
+        let key: ApiKey = "airq_0123abcd".parse().expect("a key");
+        let headers = default_headers(Some(&key));
+        let value = headers.get(AUTHORIZATION).expect("authorization");
+        assert_eq!(value.to_str().ok(), Some("Bearer airq_0123abcd"));
+        assert!(value.is_sensitive());
+        assert!(!format!("{key:?}").contains("0123abcd"));
+        assert!(default_headers(None).is_empty());
+        for bad in ["", "two words", "line\nbreak", "caf\u{e9}"] {
+            assert!(bad.parse::<ApiKey>().is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_401_is_its_own_class() {
+        assert_eq!(class_of(401), ErrorClass::Unauthorized);
+        assert_eq!(class_of(403), ErrorClass::Http4xx);
+        assert_eq!(class_of(503), ErrorClass::Http5xx);
     }
 }

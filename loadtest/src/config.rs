@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::client::PollMode;
+use crate::client::{ApiKey, PollMode};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -69,6 +69,10 @@ pub struct LoadArgs {
     /// answers, the path where it decompresses them itself).
     #[arg(long)]
     pub no_gzip: bool,
+    /// The gateway's API key, sent as `Authorization: Bearer KEY` on every request (prefer the environment
+    /// variable: a command line is visible to other users of the machine).
+    #[arg(long, env = "AIRQ_API_KEY", hide_env_values = true)]
+    pub api_key: Option<ApiKey>,
     /// Write the report as JSON (schema airq-loadtest/1, see docs/loadtest.md).
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -121,6 +125,9 @@ pub struct SweepArgs {
     pub timeout: Duration,
     #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
     pub max_time: Duration,
+    /// The gateway's API key (see the single run's --api-key).
+    #[arg(long, env = "AIRQ_API_KEY", hide_env_values = true)]
+    pub api_key: Option<ApiKey>,
     /// Write every scenario's report as one JSON array.
     #[arg(long)]
     pub json: Option<PathBuf>,

@@ -59,8 +59,15 @@ pub fn mix(args: &MixArgs) -> anyhow::Result<QueryMix> {
 pub async fn run(args: &LoadArgs) -> anyhow::Result<(Report, Vec<(f64, f64)>)> {
     let max_conn = args.concurrency.max(args.max_in_flight.min(4096));
     let url = args.url.as_deref().context("a gateway URL is required")?;
-    let client = Client::new(url, args.poll, args.timeout, max_conn, !args.no_gzip)
-        .context("building the HTTP client")?;
+    let client = Client::new(
+        url,
+        args.poll,
+        args.timeout,
+        max_conn,
+        !args.no_gzip,
+        args.api_key.as_ref(),
+    )
+    .context("building the HTTP client")?;
     let load = Load {
         client: Arc::new(client),
         mix: Arc::new(mix(&args.mix)?),
@@ -146,6 +153,7 @@ pub async fn sweep(args: &SweepArgs) -> anyhow::Result<Vec<(String, Report)>> {
             timeout: args.timeout,
             max_time: args.max_time,
             no_gzip: false,
+            api_key: args.api_key.clone(),
             json: None,
             plot: None,
             fail_if: None,

@@ -264,6 +264,13 @@ impl Report {
                 errors.join(", ")
             }
         );
+        if self.errors.contains_key(&ErrorClass::Unauthorized) {
+            let _ = writeln!(
+                s,
+                "  note: 401 unauthorized: the gateway wants an API key (--api-key or AIRQ_API_KEY), or does not \
+                 know the one given"
+            );
+        }
         let _ = writeln!(
             s,
             "  received: {:.2} MiB",

@@ -1,6 +1,7 @@
 //! `status` on AWS.
 
 use super::{bucket, ec2, results, table, Aws};
+use crate::api_keys::ApiMode;
 use crate::error::DeployError;
 use crate::stack::Role;
 use crate::status::{Depth, Node, Results, Status};
@@ -33,6 +34,7 @@ pub async fn status(aws: &Aws) -> Result<Status, DeployError> {
             state: i.state.clone(),
             address: i.public_dns.clone().or_else(|| i.public_ip.clone()),
             artifact: i.artifact.clone(),
+            api: i.api.as_deref().and_then(ApiMode::from_tag),
         })
         .collect();
     let mut status = Status::new(aws.stack.as_str(), &format!("aws {}", aws.region), nodes);

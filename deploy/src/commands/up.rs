@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::write_err;
+use crate::api_keys::GatewayAccess;
 use crate::aws::{self, apply::Applied, observe::Lookups, Aws};
 use crate::cli::UpArgs;
 use crate::error::DeployError;
@@ -97,8 +98,10 @@ fn local_artifact(
     ))
 }
 
-/// Observes the stack and builds what is asked of it.
+/// Observes the stack and builds what is asked of it. Who may use the gateways is settled first, before any
+/// AWS call: without `--api-keys` or `--no-api-keys`, or with a bad keys file, nothing is looked at or made.
 pub async fn prepare(aws: &Aws, args: &UpArgs) -> Result<(Desired, Observed), DeployError> {
+    let api = GatewayAccess::from_flags(args.api_keys.as_deref(), args.no_api_keys)?;
     if let Some(ami) = &args.ami {
         aws::ec2::check_image(aws, ami).await?;
     }
@@ -125,7 +128,7 @@ pub async fn prepare(aws: &Aws, args: &UpArgs) -> Result<(Desired, Observed), De
         artifact.url = format!("s3://{bucket}/{}", u.key);
     }
     Ok((
-        desired(aws, args, artifact, upload, results_bucket),
+        desired(aws, args, artifact, upload, results_bucket, api),
         observed,
     ))
 }
@@ -137,6 +140,7 @@ fn desired(
     artifact: ArtifactLocation,
     upload: Option<Upload>,
     results_bucket: String,
+    api: GatewayAccess,
 ) -> Desired {
     Desired {
         stack: aws.stack.clone(),
@@ -163,6 +167,7 @@ fn desired(
             worker_concurrency: args.worker_concurrency,
             master_source: args.master_source.clone(),
             master_every: args.master_every,
+            api,
         },
     }
 }

@@ -17,6 +17,7 @@ pub async fn status(stack: &StackName, fleet: &LocalFleet) -> Result<Status, Dep
             state: m.state,
             address: None,
             artifact: None,
+            api: None,
         })
         .collect();
     let mut status = Status::new(

@@ -2,6 +2,7 @@
 //! need, called in the order `up` must make them.
 
 use super::{launch_specs, Desired, Ingress, Observed, Plan, PlanError, Step};
+use crate::api_keys::GatewayAccess;
 use crate::stack::{GroupKind, Role};
 
 /// Computes the plan: the steps that bring what is observed to what is desired, in the order they must run.
@@ -178,7 +179,8 @@ fn security_group(desired: &Desired, observed: &Observed, kind: GroupKind, plan:
     }
 }
 
-/// The launch templates: created, or given a new version when the settings' hash differs.
+/// The launch templates: created, or given a new version when the settings' hash differs. Running gateways
+/// keep the settings they were launched with, API keys included, which matters most after a key was revoked.
 fn templates(desired: &Desired, observed: &Observed, plan: &mut Plan) -> Result<(), PlanError> {
     for spec in launch_specs(desired, observed)? {
         match observed.templates.get(&spec.role) {
@@ -193,6 +195,13 @@ fn templates(desired: &Desired, observed: &Observed, plan: &mut Plan) -> Result<
                 } else {
                     "launch settings changed".to_string()
                 };
+                let running = observed.live(spec.role).len();
+                if spec.role == Role::Gateway && running > 0 {
+                    plan.notes.push(format!(
+                        "{running} running gateway(s) keep their settings and API keys until replaced: terminate \
+                         them and run `up` again (docs/operations.md, rolling out a new build)"
+                    ));
+                }
                 plan.steps.push(Step::UpdateLaunchTemplate { spec, reason });
             }
             Some(_) => {}
@@ -201,7 +210,8 @@ fn templates(desired: &Desired, observed: &Observed, plan: &mut Plan) -> Result<
     Ok(())
 }
 
-/// What the operator should know about the launch settings: a newer AMI than the one kept, no instance profile.
+/// What the operator should know about the launch settings: a newer AMI than the one kept, gateways run open
+/// (`--no-api-keys`), no instance profile.
 fn launch_notes(desired: &Desired, observed: &Observed, plan: &mut Plan) {
     if desired.launch.ami.is_none() {
         if let (Some(latest), Some(t)) =
@@ -213,6 +223,13 @@ fn launch_notes(desired: &Desired, observed: &Observed, plan: &mut Plan) {
                 ));
             }
         }
+    }
+    if desired.gateways > 0 && desired.roles.api == GatewayAccess::Open {
+        plan.notes.push(
+            "--no-api-keys: the gateways' API is open to anyone --allow-cidr lets in, and any client may read or \
+             cancel any queued job"
+                .to_string(),
+        );
     }
     if desired.launch.instance_profile.is_none() {
         plan.notes.push(

@@ -21,6 +21,9 @@ pub struct LaunchSpec {
     /// The security group the role's instances are in, once it exists: a recreated group needs new template
     /// versions.
     pub group_id: Option<String>,
+    /// Gateways: the `airq:api` tag saying who may use them. Not hashed on its own: it is a function of the
+    /// gateway's user data (its keys file and flag), which is.
+    pub api_tag: Option<String>,
 }
 
 /// The layout of the launch templates `airq-deploy` writes (IMDS options, tags…): part of every launch-settings
@@ -108,6 +111,7 @@ pub fn launch_specs(desired: &Desired, observed: &Observed) -> Result<Vec<Launch
                 .groups
                 .get(&GroupKind::of(role))
                 .map(|g| g.id.clone()),
+            api_tag: (role == Role::Gateway).then(|| desired.roles.api.tag()),
         });
     }
     Ok(specs)

@@ -67,6 +67,8 @@ pub struct InstanceState {
     pub artifact: Option<String>,
     /// The launch-settings hash it was launched with.
     pub spec: Option<String>,
+    /// Gateways: who may use it, as launched (its `airq:api` tag).
+    pub api: Option<String>,
 }
 
 impl InstanceState {

@@ -4,7 +4,7 @@ use std::process::{Command, Stdio};
 
 use airq_common::testing::emulator::Emulator;
 
-use crate::support::unique_stack;
+use crate::support::{keys_file, unique_stack};
 
 fn airq_deploy() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_airq-deploy"));
@@ -28,6 +28,7 @@ fn up_empty_stack(stack: &str) {
             "https://example.org/a.tar.gz",
         ])
         .args(["--gateways", "0", "--no-master", "--workers", "0"])
+        .args(["--api-keys", keys_file()])
         .output()
         .expect("run");
     assert!(
@@ -68,6 +69,7 @@ fn bad_input_is_refused_before_anything_is_done() {
                 "10.0.0.0/8",
                 "--artifact",
                 "http://example.org/a.tar.gz",
+                "--no-api-keys",
             ],
             "plain http is refused",
         ),
@@ -77,7 +79,31 @@ fn bad_input_is_refused_before_anything_is_done() {
                 "--allow-cidr",
                 "10.0.0.0/8",
                 "--artifact",
+                "https://example.org/a.tar.gz",
+            ],
+            "the gateways need API keys: make a keys file with `airq-gateway new-api-key NAME >> FILE`",
+        ),
+        (
+            vec![
+                "plan",
+                "--allow-cidr",
+                "10.0.0.0/8",
+                "--artifact",
+                "https://example.org/a.tar.gz",
+                "--api-keys",
+                "/nonexistent/keys",
+                "--no-api-keys",
+            ],
+            "cannot be used with",
+        ),
+        (
+            vec![
+                "up",
+                "--allow-cidr",
+                "10.0.0.0/8",
+                "--artifact",
                 "/nonexistent/airq.tar.gz",
+                "--no-api-keys",
             ],
             "/nonexistent/airq.tar.gz",
         ),

@@ -10,8 +10,8 @@ use airq_deploy::error::DeployError;
 use airq_deploy::stack::Role;
 
 use crate::support::{
-    config_for, deploy, deploy_args, deploy_args_ok, deploy_ok, ec2_error, iam_call, live_counts,
-    shared_config, unique_stack, up_args, xml_value, Fault, FaultProxy,
+    config_for, deploy, deploy_args, deploy_args_ok, deploy_ok, ec2_error, iam_call, keys_file,
+    live_counts, shared_config, unique_stack, up_args, xml_value, Fault, FaultProxy,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -38,6 +38,8 @@ async fn a_quota_stops_up_with_a_clear_message_and_a_rerun_finishes_it() {
         "https://example.org/airq.tar.gz",
         "--workers",
         "3",
+        "--api-keys",
+        keys_file(),
     ];
     let (result, out) = deploy(&config, &args).await;
     let err = result.expect_err("the quota stops up");

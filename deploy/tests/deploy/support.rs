@@ -67,6 +67,44 @@ pub fn artifact_file(dir: &std::path::Path) -> std::path::PathBuf {
     path
 }
 
+/// Writes a keys file of one key made now (`NAME sha256:HEX`, as `airq-gateway new-api-key` appends it) to
+/// `path`; returns the key, which must never reach an instance.
+pub fn write_keys_file(path: &std::path::Path, name: &str) -> String {
+    let key = airq_common::api_keys::new_key();
+    let text = format!(
+        "# made by the test at run time\n{}\n",
+        airq_common::api_keys::file_line(name, &key)
+    );
+    std::fs::write(path, text).expect("write keys file");
+    key
+}
+
+/// The keys file the `plan`/`up` tests pass with `--api-keys`, and its key.
+pub struct TestKeys {
+    pub path: String,
+    pub key: String,
+}
+
+/// One keys file per test process (so every `up` of a test sees the same keys and a second `up` is a no-op),
+/// its key made at run time, under the target's directory for test files.
+pub fn test_keys() -> &'static TestKeys {
+    static KEYS: std::sync::OnceLock<TestKeys> = std::sync::OnceLock::new();
+    KEYS.get_or_init(|| {
+        let path = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("deploy-api-keys-{}", std::process::id()));
+        let key = write_keys_file(&path, "tests");
+        TestKeys {
+            path: path.to_str().expect("utf8 path").to_string(),
+            key,
+        }
+    })
+}
+
+/// The path of [`test_keys`].
+pub fn keys_file() -> &'static str {
+    &test_keys().path
+}
+
 /// A fault to inject: requests whose body contains every one of `needles` get this error response.
 #[derive(Clone)]
 pub struct Fault {
@@ -212,8 +250,8 @@ pub async fn live_counts(
     counts
 }
 
-/// `--stack STACK COMMAND --allow-cidr 203.0.113.0/24 --artifact ARTIFACT EXTRA…`: the arguments of a `plan`
-/// or `up`.
+/// `--stack STACK COMMAND --allow-cidr 203.0.113.0/24 --artifact ARTIFACT --api-keys FILE EXTRA…`: the
+/// arguments of a `plan` or `up`, with the test process's [`keys_file`].
 pub fn up_args(stack: &str, command: &str, artifact: &str, extra: &[&str]) -> Vec<String> {
     let mut args: Vec<String> = [
         "--stack",
@@ -223,6 +261,8 @@ pub fn up_args(stack: &str, command: &str, artifact: &str, extra: &[&str]) -> Ve
         "203.0.113.0/24",
         "--artifact",
         artifact,
+        "--api-keys",
+        keys_file(),
     ]
     .iter()
     .map(|s| s.to_string())

@@ -1,8 +1,9 @@
-//! The rendered user data of every role passes shellcheck, and bash can parse it.
+//! The rendered user data of every role passes shellcheck, and bash can parse it, with API keys and without.
 
 use std::path::PathBuf;
 use std::process::Command;
 
+use airq_deploy::api_keys::{GatewayAccess, KeysFile};
 use airq_deploy::roles::{bootstrap, ArtifactLocation, RoleOptions};
 use airq_deploy::stack::{Role, StackName};
 
@@ -34,15 +35,31 @@ fn every_roles_user_data_passes_shellcheck() {
             sha256: None,
         },
     ];
+    // Keys made now: two, so the file has more than one line.
+    let keys: String = ["alice", "bob.ops@example.org"]
+        .iter()
+        .map(|name| {
+            let line = airq_common::api_keys::file_line(name, &airq_common::api_keys::new_key());
+            format!("{line}\n")
+        })
+        .collect();
+    let accesses = [
+        GatewayAccess::Keys(KeysFile::parse(&keys).expect("keys")),
+        GatewayAccess::Open,
+    ];
     let mut checked = 0;
-    for (n, artifact) in artifacts.iter().enumerate() {
+    for (n, (artifact, access)) in artifacts
+        .iter()
+        .flat_map(|a| accesses.iter().map(move |k| (a, k)))
+        .enumerate()
+    {
         for role in Role::ALL {
             let script = bootstrap(
                 &stack,
                 "eu-west-1",
                 "airq-prod-results-0a1b2c3d",
                 role,
-                &RoleOptions::default(),
+                &RoleOptions::new(access.clone()),
                 artifact,
             )
             .render()
@@ -68,5 +85,5 @@ fn every_roles_user_data_passes_shellcheck() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 6);
+    assert_eq!(checked, 12);
 }

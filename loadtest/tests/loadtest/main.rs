@@ -1,5 +1,7 @@
 //! The load generator against a real in-process gateway (embedded backends): both paths counted, the JSON
-//! report's schema, thresholds, and the ceiling server.
+//! report's schema, thresholds, and the ceiling server. `auth` has `--api-key`.
+
+mod auth;
 
 use std::time::Duration;
 
@@ -55,6 +57,7 @@ fn args(url: &str) -> LoadArgs {
         timeout: Duration::from_secs(30),
         max_time: Duration::from_secs(60),
         no_gzip: false,
+        api_key: None,
         json: None,
         plot: None,
         fail_if: None,

@@ -9,7 +9,7 @@ use super::{filter, stack_filter};
 use crate::aws::Aws;
 use crate::error::{classify, fail, Call, DeployError};
 use crate::plan::InstanceState;
-use crate::stack::{Role, TAG_ARTIFACT, TAG_ROLE, TAG_SPEC};
+use crate::stack::{Role, TAG_API, TAG_ARTIFACT, TAG_ROLE, TAG_SPEC};
 
 /// The stack's instances that are not terminated.
 pub async fn instances(aws: &Aws) -> Result<Vec<InstanceState>, DeployError> {
@@ -60,6 +60,7 @@ pub async fn instances(aws: &Aws) -> Result<Vec<InstanceState>, DeployError> {
                     .map(str::to_string),
                 artifact: tag_value(TAG_ARTIFACT),
                 spec: tag_value(TAG_SPEC),
+                api: tag_value(TAG_API),
             });
         }
         token = out.next_token().map(str::to_string);

@@ -16,7 +16,7 @@ use super::{stack_filter, tag};
 use crate::aws::Aws;
 use crate::error::{classify, fail, Call, DeployError};
 use crate::plan::{spec_hash_of, LaunchSpec, TemplateState};
-use crate::stack::{Role, TAG_ARTIFACT, TAG_ROLE, TAG_SPEC, TAG_STACK};
+use crate::stack::{Role, TAG_API, TAG_ARTIFACT, TAG_ROLE, TAG_SPEC, TAG_STACK};
 
 /// The stack's launch templates by role, with the default version's settings hash and AMI.
 pub async fn find_templates(aws: &Aws) -> Result<BTreeMap<Role, TemplateState>, DeployError> {
@@ -78,14 +78,17 @@ pub async fn find_templates(aws: &Aws) -> Result<BTreeMap<Role, TemplateState>, 
 
 fn template_data(aws: &Aws, spec: &LaunchSpec, group_id: &str) -> RequestLaunchTemplateData {
     let tags = |kind: ResourceType| {
-        LaunchTemplateTagSpecificationRequest::builder()
+        let mut tags = LaunchTemplateTagSpecificationRequest::builder()
             .resource_type(kind)
             .tags(tag(TAG_STACK, aws.stack.as_str()))
             .tags(tag(TAG_ROLE, spec.role.as_str()))
             .tags(tag(TAG_ARTIFACT, &spec.artifact_tag))
             .tags(tag(TAG_SPEC, &spec.hash()))
-            .tags(tag("Name", &aws.stack.instance_name(spec.role)))
-            .build()
+            .tags(tag("Name", &aws.stack.instance_name(spec.role)));
+        if let Some(api) = &spec.api_tag {
+            tags = tags.tags(tag(TAG_API, api));
+        }
+        tags.build()
     };
     let mut data = RequestLaunchTemplateData::builder()
         // IMDSv2 only: instance credentials cannot be read through a request forgery on the instance.

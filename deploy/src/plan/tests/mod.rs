@@ -3,7 +3,18 @@
 use std::time::Duration;
 
 use super::*;
+use crate::api_keys::{GatewayAccess, KeysFile};
 use crate::roles::{ArtifactLocation, RoleOptions};
+
+/// A keys file of made-up hashes (of no key anyone has), so that every `desired()` is the same.
+fn keys(names: &[&str]) -> GatewayAccess {
+    let text: String = names
+        .iter()
+        .enumerate()
+        .map(|(n, name)| format!("{name} sha256:{}\n", format!("{n:02x}").repeat(32)))
+        .collect();
+    GatewayAccess::Keys(KeysFile::parse(&text).expect("parses"))
+}
 use crate::stack::{GroupKind, Role, StackName};
 
 fn desired() -> Desired {
@@ -36,7 +47,7 @@ fn desired() -> Desired {
         },
         roles: RoleOptions {
             master_every: Duration::from_secs(300),
-            ..RoleOptions::default()
+            ..RoleOptions::new(keys(&["alice", "bob"]))
         },
         stack,
     }
@@ -59,6 +70,7 @@ fn instance(id: &str, role: Role, launched: i64) -> InstanceState {
         public_dns: None,
         artifact: None,
         spec: None,
+        api: None,
     }
 }
 
@@ -470,4 +482,5 @@ fn a_table_still_being_deleted_stops_the_plan() {
     assert!(err.to_string().contains("run the command again"), "{err}");
 }
 
+mod api_keys;
 mod results;

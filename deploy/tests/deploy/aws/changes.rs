@@ -6,8 +6,8 @@ use airq_deploy::stack::{GroupKind, Role};
 
 use super::counts;
 use crate::support::{
-    artifact_file, deploy, deploy_args_ok, deploy_ok, live_counts, shared_config, unique_stack,
-    up_args,
+    artifact_file, deploy, deploy_args_ok, deploy_ok, keys_file, live_counts, shared_config,
+    unique_stack, up_args,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -27,6 +27,8 @@ async fn changed_settings_make_a_new_template_version_and_ssh_opens_only_when_as
         "--no-master",
         "--workers",
         "0",
+        "--api-keys",
+        keys_file(),
     ];
     deploy_ok(&config, &base).await;
     let aws = Aws::new(&config, stack.parse().expect("stack")).expect("aws");

@@ -1,6 +1,6 @@
 //! plan, up, status, scale and down end to end against the AWS emulator: what appears, with which tags and
 //! settings, and what disappears. `changes` has what later `up`s change (settings, builds, regions); `results`
-//! checks the result store's table and bucket.
+//! checks the result store's table and bucket; `api_keys` the gateways' keys.
 
 use std::collections::BTreeMap;
 
@@ -10,7 +10,8 @@ use aws_sdk_ec2::types::InstanceAttributeName;
 use base64::Engine as _;
 
 use crate::support::{
-    artifact_file, deploy_args_ok, deploy_ok, live_counts, shared_config, unique_stack, up_args,
+    artifact_file, deploy_args_ok, deploy_ok, keys_file, live_counts, shared_config, unique_stack,
+    up_args,
 };
 
 fn counts(g: usize, m: usize, w: usize) -> BTreeMap<Role, usize> {
@@ -41,6 +42,8 @@ async fn plan_up_status_scale_down_end_to_end() {
     let stack = unique_stack("e");
     let dir = tempfile::tempdir().expect("tempdir");
     let artifact = artifact_file(dir.path());
+    let api_key = &crate::support::test_keys().key;
+    let keys_line = airq_common::api_keys::file_line("tests", api_key);
     let aws = Aws::new(&config, stack.parse::<StackName>().expect("stack")).expect("aws");
     let stack_args = |cmd: &'static str| -> Vec<String> {
         [
@@ -57,6 +60,8 @@ async fn plan_up_status_scale_down_end_to_end() {
             "3",
             "--instance-profile",
             "airq-instances",
+            "--api-keys",
+            keys_file(),
         ]
         .iter()
         .map(|s| s.to_string())
@@ -218,6 +223,22 @@ async fn plan_up_status_scale_down_end_to_end() {
         } else {
             assert!(script.contains(&results_url), "{role}: {script}");
         }
+        // Gateways get the keys file (the hash, never the key) and the flag that makes them use it.
+        let gateway = role == "gateway";
+        assert_eq!(
+            script.contains(&format!("\n{keys_line}\n")),
+            gateway,
+            "{role}: {script}"
+        );
+        assert_eq!(
+            script.contains(" --api-keys /etc/airq/api-keys\n"),
+            gateway,
+            "{role}: {script}"
+        );
+        assert!(
+            !script.contains(&api_key[5..]),
+            "{role}: the key itself reached the instance"
+        );
     }
 
     // Instances are launched with IMDSv2 required.
@@ -260,6 +281,16 @@ async fn plan_up_status_scale_down_end_to_end() {
             .is_some_and(|u| u.starts_with("http://") && u.ends_with(":8080")),
         "{status}"
     );
+    // The gateway is tagged with who may use it; status reads it back.
+    let gateways: Vec<&serde_json::Value> = status["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .filter(|n| n["role"] == "gateway")
+        .collect();
+    assert_eq!(gateways.len(), 1, "{status}");
+    assert_eq!(gateways[0]["api"]["mode"], "keys", "{status}");
+    assert_eq!(gateways[0]["api"]["keys"], 1, "{status}");
     assert_eq!(status["queue"]["visible"], 0);
     assert_eq!(status["queue"]["dead_lettered"], 0);
     assert_eq!(status["table_items"], 0);
@@ -370,6 +401,8 @@ async fn down_leaves_other_stacks_alone_and_finds_reply_queues() {
                 "--no-master",
                 "--gateways",
                 "0",
+                "--api-keys",
+                keys_file(),
             ],
         )
         .await;
@@ -441,5 +474,6 @@ async fn iam_policy_names_the_callers_account_and_the_stacks_resources() {
     assert!(out.contains("arn:aws:iam::111122223333:role/*"), "{out}");
 }
 
+mod api_keys;
 mod changes;
 mod results;
