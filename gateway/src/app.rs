@@ -12,10 +12,13 @@ use tokio::sync::Semaphore;
 use uuid::Uuid;
 
 use crate::background::{self, SweepPlan};
-use crate::routes::{self, RequestLimits};
+use crate::routes::{self, MetricsRoute, RequestLimits};
 use crate::server::{self, ServerLimits};
 use crate::state::{AppState, Settings};
 use crate::waiters::Waiters;
+
+/// How often the gauges read from the backends (queue depth, stored answers) are refreshed between scrapes.
+const GAUGES_EVERY: Duration = Duration::from_secs(15);
 
 /// The reply-queue name prefix when none is configured.
 pub const DEFAULT_REPLY_QUEUE_PREFIX: &str = "airq-reply";
@@ -43,6 +46,8 @@ pub struct GatewayOptions {
     pub fair_use: crate::fair_use::FairUseLimits,
     /// The API keys every API request must present; `None` turns keys off.
     pub api_keys: Option<Arc<airq_common::api_keys::ApiKeys>>,
+    /// Serve `/metrics` on this address only (not on the API port).
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 impl Default for GatewayOptions {
@@ -62,6 +67,7 @@ impl Default for GatewayOptions {
             sweep_every: Duration::from_secs(30),
             fair_use: crate::fair_use::FairUseLimits::default(),
             api_keys: None,
+            metrics_listen: None,
         }
     }
 }
@@ -78,6 +84,7 @@ impl Gateway {
         backends: &Backends,
         options: GatewayOptions,
     ) -> Result<Gateway, QueueError> {
+        airq_common::metrics::install("gateway");
         let requests = backends
             .queues
             .open_or_create(
@@ -103,12 +110,15 @@ impl Gateway {
             reply_to,
             waiters: Waiters::default(),
             direct: Arc::new(Semaphore::new(options.direct_limit)),
+            direct_limit: options.direct_limit,
             settings,
             fair: crate::fair_use::FairUse::new(options.fair_use),
             outstanding: Arc::new(crate::outstanding::Outstanding::new(
                 options.fair_use.max_pending_per_client,
             )),
             keys: options.api_keys.clone(),
+            started: std::time::Instant::now(),
+            status_cache: Default::default(),
             ready: Arc::new(AtomicBool::new(true)),
         };
         Ok(Gateway { state, options })
@@ -164,8 +174,27 @@ impl Gateway {
                 }
             }
         });
+        tasks.spawn({
+            let (state, stop) = (state.clone(), background.clone());
+            async move {
+                let mut tick = tokio::time::interval(GAUGES_EVERY);
+                for n in 0u64.. {
+                    tokio::select! {
+                        _ = stop.cancelled() => return,
+                        // The result store's usage is a scan on DynamoDB: once a minute is enough.
+                        _ = tick.tick() => routes::metrics::read_gauges(&state, n % 4 == 0).await,
+                    }
+                }
+            }
+        });
+        tasks.spawn(airq_common::metrics::upkeep(background.clone()));
+        // With a metrics listener of its own (bound by the system builder), `/metrics` is not on the API port.
+        let metrics_route = match options.metrics_listen {
+            Some(_) => MetricsRoute::Elsewhere,
+            None => MetricsRoute::Api,
+        };
         tasks.close();
-        let app = routes::router(state.clone(), options.request);
+        let app = routes::router(state.clone(), options.request, metrics_route);
         if let Ok(addr) = listener.local_addr() {
             tracing::info!(%addr, reply_queue = %state.reply_to, "airq-gateway listening");
         }

@@ -109,6 +109,10 @@ pub async fn sweep(
         }
         match results.sweep().await {
             Ok(report) if report != Default::default() => {
+                use airq_common::metrics::{JOBS_TIMED_OUT, RESULTS_EVICTED, RESULTS_EXPIRED};
+                metrics::counter!(JOBS_TIMED_OUT).increment(report.timed_out);
+                metrics::counter!(RESULTS_EXPIRED).increment(report.expired);
+                metrics::counter!(RESULTS_EVICTED).increment(report.evicted);
                 tracing::debug!(?report, "result store swept")
             }
             Ok(_) => {}

@@ -57,6 +57,10 @@ pub struct GatewayConfig {
     /// Largest request body accepted.
     #[arg(long, default_value = "64KiB", value_parser = parse_bytes)]
     pub max_body: usize,
+    /// Serve `/metrics` (Prometheus) on this address only, e.g. 0.0.0.0:9100, a port an operator can open to
+    /// the scraper alone; without it `/metrics` is on the API port (behind the API key when keys are on).
+    #[arg(long, env = "AIRQ_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
     /// Log lines as text or JSON.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -151,6 +155,7 @@ impl GatewayConfig {
     pub fn options(&self) -> Result<GatewayOptions, ConfigError> {
         Ok(GatewayOptions {
             api_keys: self.api_keys()?,
+            metrics_listen: self.metrics_listen,
             direct_limit: self.direct_limit,
             settings: Settings {
                 max_body: self.max_body,

@@ -24,11 +24,17 @@ pub struct AppState {
     pub waiters: Waiters,
     /// Permits for direct answers: while one is free a query is answered directly, otherwise it is queued.
     pub direct: Arc<Semaphore>,
+    /// The permits `direct` started with (`--direct-limit`).
+    pub direct_limit: usize,
     pub settings: Settings,
     /// Per-client rates and the queue's bound.
     pub fair: crate::fair_use::FairUse,
     /// Each client's pending queued jobs, bounded.
     pub outstanding: Arc<crate::outstanding::Outstanding>,
+    /// When this gateway started (uptime in `/api/status`).
+    pub started: std::time::Instant,
+    /// `/api/status`, reused for a moment.
+    pub status_cache: crate::routes::status::StatusCache,
     /// The accepted API keys; `None` when keys are off.
     pub keys: Option<Arc<airq_common::api_keys::ApiKeys>>,
     /// False until the data the gateway serves is ready (standalone: the first ingest has finished).

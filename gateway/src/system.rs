@@ -125,6 +125,7 @@ impl SystemBuilder {
                     .context("opening the backends")?
             }
         };
+        let gateway_metrics_listen = self.gateway.metrics_listen;
         let gateway = Gateway::start(&backends, self.gateway)
             .await
             .context("creating the gateway's queues")?;
@@ -157,10 +158,31 @@ impl SystemBuilder {
                 stop.child_token(),
             ));
         }
+        let metrics_addr = match gateway_metrics_listen {
+            Some(at) => {
+                let listener = TcpListener::bind(at)
+                    .await
+                    .with_context(|| format!("binding the metrics listener {at}"))?;
+                let bound = listener
+                    .local_addr()
+                    .context("reading the metrics address")?;
+                tasks.spawn({
+                    let stop = stop.child_token();
+                    async move {
+                        if let Err(e) = airq_common::metrics::serve(listener, stop).await {
+                            tracing::error!(error = %e, "metrics listener failed");
+                        }
+                    }
+                });
+                Some(bound)
+            }
+            None => None,
+        };
         let served = tokio::spawn(gateway.run(listener, stop.child_token()));
         tasks.close();
         Ok(System {
             addr,
+            metrics_addr,
             backends,
             reply_to,
             ready,
@@ -174,6 +196,8 @@ impl SystemBuilder {
 /// A running system.
 pub struct System {
     pub addr: SocketAddr,
+    /// Where `/metrics` is served when it has a listener of its own (`--metrics-listen`).
+    pub metrics_addr: Option<SocketAddr>,
     pub backends: Backends,
     /// The gateway's reply queue.
     pub reply_to: String,
@@ -267,6 +291,7 @@ async fn ingest(
                 json: false,
                 // The store is the system's own, opened (and created, on a first run) at start.
                 create: false,
+                metrics_listen: None,
             };
             if let Err(e) = airq_master::run_on(backends.store, &args, stop, mark_ready).await {
                 tracing::error!(error = %e, "ingest stopped");

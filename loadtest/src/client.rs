@@ -101,6 +101,9 @@ pub struct Client {
     base: String,
     poll: PollMode,
     timeout: Duration,
+    /// Share of requests sent with `Prefer: respond-async`.
+    prefer_async: f64,
+    sent: std::sync::atomic::AtomicU64,
 }
 
 const CSV_HEADER: &[u8] = b"id,sensor_id,";
@@ -148,7 +151,22 @@ impl Client {
             base: base.trim_end_matches('/').to_string(),
             poll,
             timeout,
+            prefer_async: 0.0,
+            sent: std::sync::atomic::AtomicU64::new(0),
         })
+    }
+
+    /// Asks for the queued path (`Prefer: respond-async`) on this share (0..=1) of requests, spread evenly
+    /// (request k is asked queued when `floor((k+1)·share) > floor(k·share)`), so a run mixes both paths
+    /// whatever the server's direct limit.
+    pub fn prefer_async(mut self, share: f64) -> Self {
+        self.prefer_async = share.clamp(0.0, 1.0);
+        self
+    }
+
+    fn next_is_async(&self) -> bool {
+        let k = self.sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed) as f64;
+        ((k + 1.0) * self.prefer_async).floor() > (k * self.prefer_async).floor()
     }
 
     /// Sends one query scheduled at `scheduled` and follows it to its result.
@@ -160,13 +178,14 @@ impl Client {
             status: None,
             bytes: 0,
         };
-        let response = self
+        let mut request = self
             .http
             .post(format!("{}/api/query", self.base))
-            .header("content-type", "application/json")
-            .body(body.to_string())
-            .send()
-            .await;
+            .header("content-type", "application/json");
+        if self.next_is_async() {
+            request = request.header("prefer", "respond-async");
+        }
+        let response = request.body(body.to_string()).send().await;
         let response = match response {
             Ok(r) => r,
             Err(e) => {

@@ -69,6 +69,10 @@ pub struct LoadArgs {
     /// answers, the path where it decompresses them itself).
     #[arg(long)]
     pub no_gzip: bool,
+    /// Send this share of requests (0..1) with `Prefer: respond-async`, spread evenly: a mix of direct and
+    /// queued answers whatever the gateway's direct limit.
+    #[arg(long, default_value_t = 0.0)]
+    pub prefer_async: f64,
     /// The gateway's API key, sent as `Authorization: Bearer KEY` on every request (prefer the environment
     /// variable: a command line is visible to other users of the machine).
     #[arg(long, env = "AIRQ_API_KEY", hide_env_values = true)]

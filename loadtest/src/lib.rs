@@ -67,7 +67,12 @@ pub async fn run(args: &LoadArgs) -> anyhow::Result<(Report, Vec<(f64, f64)>)> {
         !args.no_gzip,
         args.api_key.as_ref(),
     )
-    .context("building the HTTP client")?;
+    .context("building the HTTP client")?
+    .prefer_async(args.prefer_async);
+    anyhow::ensure!(
+        (0.0..=1.0).contains(&args.prefer_async),
+        "--prefer-async must be a share between 0 and 1"
+    );
     let load = Load {
         client: Arc::new(client),
         mix: Arc::new(mix(&args.mix)?),
@@ -153,6 +158,7 @@ pub async fn sweep(args: &SweepArgs) -> anyhow::Result<Vec<(String, Report)>> {
             timeout: args.timeout,
             max_time: args.max_time,
             no_gzip: false,
+            prefer_async: 0.0,
             api_key: args.api_key.clone(),
             json: None,
             plot: None,

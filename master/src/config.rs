@@ -58,6 +58,9 @@ pub struct IngestArgs {
     /// Print each run's summary as one JSON object.
     #[arg(long)]
     pub json: bool,
+    /// Serve Prometheus `/metrics` on this address while running (e.g. 0.0.0.0:9101; useful with --every).
+    #[arg(long, env = "AIRQ_METRICS_LISTEN")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
     /// Create the store if it does not exist (the first run). Without it, a missing SQLite file is an error
     /// (exit 1): a moved store or a mistyped path must not be silently replaced by a new, empty store.
     #[arg(long)]

@@ -20,7 +20,18 @@ async fn main() -> ExitCode {
         Ok(summary) => print!("{summary}"),
         Err(_) => {}
     };
-    match airq_master::run(&args, airq_common::shutdown::on_signal(), print).await {
+    let stop = airq_common::shutdown::on_signal();
+    airq_common::metrics::install("master");
+    if let Some(addr) = args.metrics_listen {
+        match airq_common::metrics::spawn_listener(addr, stop.clone()).await {
+            Ok(bound) => eprintln!("airq-master: metrics on http://{bound}/metrics"),
+            Err(e) => {
+                eprintln!("airq-master: binding the metrics listener {addr}: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    match airq_master::run(&args, stop, print).await {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
         Err(e) => {

@@ -74,6 +74,8 @@ pub async fn run_on(
             }
         };
         let stopping = stop.is_cancelled();
+        record_metrics(&outcome);
+        note(ingest.store.as_ref(), &outcome).await;
         report(&outcome);
         let complete = match outcome {
             Ok(summary) => summary.is_complete(),
@@ -92,6 +94,67 @@ pub async fn run_on(
             _ = tokio::time::sleep(nap) => {}
             _ = stop.cancelled() => return Ok(complete),
         }
+    }
+}
+
+/// Leaves the run's summary in the store, where every gateway's `/api/status` reads it. Best effort: a run
+/// whose note cannot be written has still ingested what it says.
+async fn note(store: &dyn ReadingStore, outcome: &Result<IngestSummary, IngestError>) {
+    let Ok(summary) = outcome else {
+        return;
+    };
+    let summary_json = match serde_json::to_value(summary) {
+        Ok(v) => v,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not encode the run's summary for the status note");
+            return;
+        }
+    };
+    let note = airq_common::store::IngestNote {
+        finished_ms: airq_common::protocol::now_ms(),
+        complete: summary.is_complete(),
+        summary: summary_json,
+    };
+    if let Err(e) = store.note_ingest(&note).await {
+        tracing::warn!(error = %e, "could not note the run in the store (status pages will not show it)");
+    }
+}
+
+/// One run's outcome in the metrics (`airq_ingest_*`).
+fn record_metrics(outcome: &Result<IngestSummary, IngestError>) {
+    use airq_common::metrics::{
+        INGEST_DAMAGE, INGEST_DURATION, INGEST_LAST_SUCCESS, INGEST_RUNS, INGEST_SKIPPED,
+        INGEST_WRITTEN,
+    };
+    let summary = match outcome {
+        Ok(summary) => summary,
+        Err(_) => {
+            metrics::counter!(INGEST_RUNS, "outcome" => "failed").increment(1);
+            return;
+        }
+    };
+    let label = if summary.is_complete() {
+        "complete"
+    } else if summary.interrupted {
+        "interrupted"
+    } else {
+        "damaged"
+    };
+    metrics::counter!(INGEST_RUNS, "outcome" => label).increment(1);
+    metrics::counter!(INGEST_WRITTEN).increment(summary.readings_written);
+    for (reason, n) in &summary.skipped {
+        metrics::counter!(INGEST_SKIPPED, "reason" => reason.as_str()).increment(*n);
+    }
+    for damage in &summary.damage {
+        metrics::counter!(INGEST_DAMAGE, "kind" => damage.kind).increment(1);
+    }
+    metrics::histogram!(INGEST_DURATION).record(summary.elapsed.as_secs_f64());
+    if summary.is_complete() {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or(0.0);
+        metrics::gauge!(INGEST_LAST_SUCCESS).set(now);
     }
 }
 

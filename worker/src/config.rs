@@ -24,6 +24,9 @@ pub struct WorkerConfig {
     /// in flight finish (it may hold jobs), so on SQS this also bounds how long a stop takes.
     #[arg(long, default_value = "20s", value_parser = humantime::parse_duration)]
     pub poll_wait: Duration,
+    /// Serve Prometheus `/metrics` on this address (e.g. 0.0.0.0:9100; port 0 picks one, logged).
+    #[arg(long, env = "AIRQ_METRICS_LISTEN")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
     /// Log lines as text or JSON.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,

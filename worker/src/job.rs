@@ -13,6 +13,7 @@ use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::Worker;
+use airq_common::metrics::{WORKER_IN_PROGRESS, WORKER_JOBS, WORKER_JOB_DURATION, WORKER_JOB_WAIT};
 
 /// A job whose query has not been validated yet: a job that names its id can always be answered, even when its
 /// query is not valid (an older or foreign gateway), instead of circling to the dead-letter queue.
@@ -21,12 +22,16 @@ struct Envelope {
     id: Uuid,
     reply_to: String,
     query: serde_json::Value,
+    /// When the gateway accepted it (ms since the epoch), for the queue-wait metric; 0 when absent.
+    #[serde(default)]
+    submitted_at: i64,
 }
 
 /// How a job ended, for the decision to acknowledge it.
 enum Next {
-    /// The outcome is recorded (or nobody can use one): delete the job.
-    Delete,
+    /// The outcome is recorded (or nobody can use one): delete the job. The label is the outcome's, for
+    /// `airq_worker_jobs_total`.
+    Delete(&'static str),
     /// A failure that may pass: leave the job for redelivery (and the dead-letter queue after N receives).
     Retry,
 }
@@ -50,13 +55,27 @@ impl Worker {
             }
         };
         let span = tracing::info_span!("job", job_id = %envelope.id, receive_count = message.receive_count);
+        if envelope.submitted_at > 0 {
+            let waited = airq_common::protocol::now_ms().saturating_sub(envelope.submitted_at);
+            metrics::histogram!(WORKER_JOB_WAIT).record(waited.max(0) as f64 / 1000.0);
+        }
+        let started = std::time::Instant::now();
+        metrics::gauge!(WORKER_IN_PROGRESS).increment(1.0);
         let next = self
             .run_job(envelope, &message)
             .instrument(span.clone())
             .await;
+        metrics::gauge!(WORKER_IN_PROGRESS).decrement(1.0);
+        let outcome = match next {
+            Next::Delete(outcome) => outcome,
+            Next::Retry => "retried",
+        };
+        metrics::counter!(WORKER_JOBS, "outcome" => outcome).increment(1);
+        metrics::histogram!(WORKER_JOB_DURATION, "outcome" => outcome)
+            .record(started.elapsed().as_secs_f64());
         let _enter = span.enter();
         match next {
-            Next::Delete => {
+            Next::Delete(_) => {
                 if let Err(e) = self.requests.delete(&[message.receipt]).await {
                     tracing::warn!(error = %e, "could not delete the finished job; it may be run twice (harmlessly)");
                 }
@@ -78,7 +97,12 @@ impl Worker {
                     field: None,
                 };
                 return self
-                    .record(id, &envelope.reply_to, Outcome::Failed(failure))
+                    .record(
+                        id,
+                        &envelope.reply_to,
+                        Outcome::Failed(failure),
+                        "failed_invalid",
+                    )
                     .await;
             }
         };
@@ -86,14 +110,14 @@ impl Worker {
             Ok(status) if status.is_pending() => {}
             Ok(JobStatus::Unknown) => {
                 tracing::info!("no record of this job (expired, or never created); dropping it");
-                return Next::Delete;
+                return Next::Delete("dropped");
             }
             Ok(status) => {
                 tracing::info!(
                     ?status,
                     "the job has already ended (answered, cancelled or timed out)"
                 );
-                return Next::Delete;
+                return Next::Delete("dropped");
             }
             Err(e) => {
                 tracing::warn!(error = %e, "could not start the job in the result store");
@@ -111,13 +135,13 @@ impl Worker {
                 self.notices
                     .send(&envelope.reply_to, Notice::Finished { id })
                     .await;
-                Next::Delete
+                Next::Delete("answered")
             }
             Ok(false) => {
                 tracing::info!(
                     "another attempt finished first, or the job was cancelled or timed out"
                 );
-                Next::Delete
+                Next::Delete("dropped")
             }
             Err(StreamError::Store(e)) if e.is_unavailable() => {
                 // Busy, unreachable or damaged: an outage that may end, not this query's fault.
@@ -137,8 +161,13 @@ impl Worker {
                     ),
                     field: None,
                 };
-                self.record(id, &envelope.reply_to, Outcome::Failed(failure))
-                    .await
+                self.record(
+                    id,
+                    &envelope.reply_to,
+                    Outcome::Failed(failure),
+                    "failed_too_large",
+                )
+                .await
             }
             Err(e) => {
                 let cause = match e {
@@ -151,18 +180,29 @@ impl Worker {
                     message: "the query could not be answered".into(),
                     field: None,
                 };
-                self.record(id, &envelope.reply_to, Outcome::Failed(failure))
-                    .await
+                self.record(
+                    id,
+                    &envelope.reply_to,
+                    Outcome::Failed(failure),
+                    "failed_internal",
+                )
+                .await
             }
         }
     }
 
     /// Records a final outcome and tells the gateway.
-    async fn record(&self, id: Uuid, reply_to: &str, outcome: Outcome) -> Next {
+    async fn record(
+        &self,
+        id: Uuid,
+        reply_to: &str,
+        outcome: Outcome,
+        label: &'static str,
+    ) -> Next {
         match self.results.finish(id, outcome).await {
             Ok(_) => {
                 self.notices.send(reply_to, Notice::Finished { id }).await;
-                Next::Delete
+                Next::Delete(label)
             }
             Err(e) => {
                 tracing::warn!(error = %e, "could not record the job's outcome; will retry");

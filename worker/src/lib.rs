@@ -95,6 +95,7 @@ impl Worker {
     pub async fn run(self, stop: CancellationToken) {
         let permits = Arc::new(Semaphore::new(self.settings.concurrency.max(1)));
         let tasks = TaskTracker::new();
+        let presence = tokio::spawn(mark_seen(self.results.clone(), stop.clone()));
         // The receive's own stop: cancelled only once the worker has decided to stop, so that a receive that
         // has begun is awaited, never dropped.
         let stop_receive = CancellationToken::new();
@@ -142,6 +143,7 @@ impl Worker {
                     break;
                 }
                 Err(e) => {
+                    metrics::counter!(airq_common::metrics::WORKER_RECEIVE_ERRORS).increment(1);
                     tracing::warn!(error = %e, "receive failed; retrying");
                     drop(first);
                     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -173,6 +175,37 @@ impl Worker {
             "worker stopping; finishing jobs in hand"
         );
         tasks.wait().await;
+        presence.abort();
         tracing::info!("worker stopped; every job in hand was finished");
+    }
+}
+
+/// This worker's name in the list of workers seen (`/api/status`): the host and a random suffix, so that
+/// several workers on one host (and standalone's in-process ones) are told apart.
+fn member_name() -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "worker".into());
+    let suffix = uuid::Uuid::new_v4().simple().to_string();
+    format!("{host}-{}", &suffix[..8])
+}
+
+/// Marks this worker seen every [`SEEN_EVERY`] until stopped (failures are logged and retried next time: the
+/// list is for people, jobs never depend on it).
+async fn mark_seen(results: Arc<dyn ResultStore>, stop: CancellationToken) {
+    let name = member_name();
+    let mut tick = tokio::time::interval(airq_common::results::SEEN_EVERY);
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tick.tick() => {
+                if let Err(e) = results.seen(&name).await {
+                    tracing::debug!(error = %e, "could not mark this worker seen");
+                }
+            }
+        }
     }
 }

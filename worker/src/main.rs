@@ -20,6 +20,14 @@ async fn main() -> ExitCode {
 
 async fn run(config: WorkerConfig) -> anyhow::Result<()> {
     let stop = airq_common::shutdown::on_signal();
+    airq_common::metrics::install("worker");
+    if let Some(addr) = config.metrics_listen {
+        let bound = airq_common::metrics::spawn_listener(addr, stop.clone())
+            .await
+            .with_context(|| format!("binding the metrics listener {addr}"))?;
+        // On stdout, like the gateway's address, so that scripts and tests can use port 0.
+        println!("airq-worker metrics on http://{bound}/metrics");
+    }
     // A worker never makes the store: a missing file means a wrong path or a moved store, not a first run.
     airq_common::store::check_exists(&config.urls().store, airq_common::store::Creation::Never)?;
     let backends = Backends::open(&config.urls(), config.result_options())

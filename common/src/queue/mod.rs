@@ -38,6 +38,9 @@ pub struct QueueDepth {
     pub in_flight: u64,
     /// Messages in this queue's dead-letter queue, when the backend can tell.
     pub dead_lettered: Option<u64>,
+    /// How long the oldest message still in the queue (visible or being worked on) has been there, when the
+    /// backend can tell cheaply (the embedded queue; SQS reports it only to CloudWatch).
+    pub oldest_age: Option<std::time::Duration>,
 }
 
 /// How a queue is created.

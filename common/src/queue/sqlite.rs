@@ -431,11 +431,11 @@ impl JobQueue for SqliteQueue {
         let name = self.name.clone();
         SqliteQueues::blocking(&self.pool, move |conn| {
             let now = now_ms();
-            let (visible, in_flight): (i64, i64) = conn.query_row(
-                "SELECT COALESCE(SUM(visible_ms <= ?2), 0), COALESCE(SUM(visible_ms > ?2), 0) \
+            let (visible, in_flight, oldest): (i64, i64, Option<i64>) = conn.query_row(
+                "SELECT COALESCE(SUM(visible_ms <= ?2), 0), COALESCE(SUM(visible_ms > ?2), 0), MIN(sent_ms) \
                  FROM queue_messages WHERE queue = ?1",
                 params![name, now],
-                |r| Ok((r.get(0)?, r.get(1)?)),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )?;
             let dead: i64 = conn.query_row(
                 "SELECT COUNT(*) FROM queue_dead_letters WHERE queue = ?1",
@@ -446,6 +446,9 @@ impl JobQueue for SqliteQueue {
                 visible: visible as u64,
                 in_flight: in_flight as u64,
                 dead_lettered: Some(dead as u64),
+                oldest_age: oldest.map(|sent| {
+                    std::time::Duration::from_millis(u64::try_from(now - sent).unwrap_or(0))
+                }),
             })
         })
         .await

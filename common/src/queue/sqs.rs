@@ -573,6 +573,7 @@ impl JobQueue for SqsQueue {
             visible,
             in_flight,
             dead_lettered,
+            oldest_age: None,
         })
     }
 

@@ -36,6 +36,9 @@ pub const PART_LIFETIME_DAYS: i32 = 2;
 /// The key prefix of every answer part in the bucket.
 pub const PARTS_PREFIX: &str = "results/";
 
+mod members;
+use members::MEMBERS_ID;
+
 /// Job records in `table`, answer parts in `bucket`.
 #[derive(Clone)]
 pub struct AwsResults {
@@ -288,7 +291,13 @@ impl AwsResults {
             .send();
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| aws_error("dynamodb", "Scan", &self.table, &e))?;
-            items.extend(page.items().iter().cloned());
+            // The members item is not a job.
+            items.extend(
+                page.items()
+                    .iter()
+                    .filter(|item| text(item, "id").as_deref() != Some(MEMBERS_ID))
+                    .cloned(),
+            );
         }
         Ok(items)
     }
@@ -690,6 +699,14 @@ impl ResultStore for AwsResults {
 
     async fn check(&self) -> Result<(), ResultError> {
         self.get(Uuid::nil()).await.map(|_| ())
+    }
+
+    async fn seen(&self, member: &str) -> Result<(), ResultError> {
+        self.seen_impl(member).await
+    }
+
+    async fn members(&self, since_ms: i64) -> Result<Vec<(String, i64)>, ResultError> {
+        self.members_impl(since_ms).await
     }
 
     fn max_answer_bytes(&self) -> u64 {

@@ -28,6 +28,11 @@ pub mod sqlite;
 /// How long an id that expired, was evicted or was cancelled keeps answering `410 Gone` before it is forgotten
 /// (and answers `404` like an id never issued).
 pub const REMEMBER_GONE: Duration = Duration::from_secs(24 * 3600);
+/// How often a worker marks itself seen.
+pub const SEEN_EVERY: Duration = Duration::from_secs(30);
+/// A member not seen for this long is forgotten.
+pub const FORGET_MEMBERS: Duration = Duration::from_secs(24 * 3600);
+
 /// Default bytes of stored (compressed) answers kept at most by the embedded store.
 pub const DEFAULT_BUDGET: u64 = 1 << 30;
 /// Default compressed size of one answer part: small enough that a reader holds little, large enough that a big
@@ -164,6 +169,8 @@ pub struct Usage {
 /// - [`read_part`](Self::read_part) returns a stored part of a finished answer.
 /// - [`fetched`](Self::fetched) notes that a client has read the answer (eviction prefers such answers).
 /// - [`cancel`](Self::cancel) makes a known id `Gone(Cancelled)` and returns whether the id was known.
+/// - [`seen`](Self::seen) and [`members`](Self::members): a member seen again replaces its time; every handle
+///   lists the same members; members not seen for [`FORGET_MEMBERS`] may be dropped.
 /// - [`sweep`](Self::sweep) makes timeouts and expiry permanent, removes the parts of expired answers and of
 ///   abandoned attempts, and forgets ids gone for longer than [`REMEMBER_GONE`]. Any number of sweepers may run.
 #[async_trait]
@@ -188,6 +195,10 @@ pub trait ResultStore: Send + Sync + 'static {
     async fn usage(&self) -> Result<Usage, ResultError>;
     /// Checks that the backend is reachable (readiness probes).
     async fn check(&self) -> Result<(), ResultError>;
+    /// Notes that worker `member` is alive now (each worker, every [`SEEN_EVERY`]), for `/api/status`.
+    async fn seen(&self, member: &str) -> Result<(), ResultError>;
+    /// Workers seen at or after `since_ms`, with when each was last seen, newest first.
+    async fn members(&self, since_ms: i64) -> Result<Vec<(String, i64)>, ResultError>;
     /// The largest compressed answer accepted; a worker stops encoding once an answer passes it.
     fn max_answer_bytes(&self) -> u64;
     /// The compressed size of one part that suits this backend.

@@ -48,6 +48,10 @@ CREATE TABLE IF NOT EXISTS result_parts (
     written_ms INTEGER NOT NULL
 );
 CREATE UNIQUE INDEX IF NOT EXISTS result_parts_key ON result_parts (id, attempt, part);
+CREATE TABLE IF NOT EXISTS members (
+    id      TEXT PRIMARY KEY,
+    seen_ms INTEGER NOT NULL
+);
 ";
 
 /// The result tables in one SQLite file.
@@ -351,6 +355,34 @@ impl ResultStore for SqliteResults {
                 )
                 .optional()?;
             Ok(owner.flatten())
+        })
+        .await
+    }
+
+    async fn seen(&self, member: &str) -> Result<(), ResultError> {
+        let member = member.to_string();
+        self.blocking(move |conn| {
+            let now = now_ms();
+            conn.execute(
+                "INSERT OR REPLACE INTO members (id, seen_ms) VALUES (?1, ?2)",
+                params![member, now],
+            )?;
+            conn.execute(
+                "DELETE FROM members WHERE seen_ms < ?1",
+                [now - ms(super::FORGET_MEMBERS)],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn members(&self, since_ms: i64) -> Result<Vec<(String, i64)>, ResultError> {
+        self.blocking(move |conn| {
+            let mut stmt = conn.prepare(
+                "SELECT id, seen_ms FROM members WHERE seen_ms >= ?1 ORDER BY seen_ms DESC, id",
+            )?;
+            let rows = stmt.query_map([since_ms], |row| Ok((row.get(0)?, row.get(1)?)))?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
         })
         .await
     }

@@ -1,5 +1,6 @@
 //! The `ReadingStore` trait (the storage seam) and its backends: `sqlite` (embedded default) and `dynamodb`.
 
+use crate::time::EpochSeconds;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -10,6 +11,7 @@ use crate::query::Query;
 use crate::reading::Reading;
 
 pub mod dynamodb;
+pub mod instrumented;
 pub mod sqlite;
 
 /// The embedded store's location when none is given.
@@ -57,8 +59,49 @@ pub trait ReadingStore: Send + Sync + 'static {
     /// Checks that the store is reachable and usable (for readiness probes).
     async fn check(&self) -> Result<(), StoreError>;
 
+    /// What `/api/status` says about the data: readings stored (exact, or the backend's cheap approximation)
+    /// and the oldest and newest reading's time. Cheap enough for a status page read every few seconds
+    /// (callers cache it briefly).
+    async fn stats(&self) -> Result<StoreStats, StoreError>;
+
+    /// Records an ingest run's outcome (the master, after every run), for `/api/status` on every gateway.
+    async fn note_ingest(&self, note: &IngestNote) -> Result<(), StoreError>;
+
+    /// The last ingest run noted, and the last one that completed without damage.
+    async fn ingest_notes(&self) -> Result<IngestNotes, StoreError>;
+
     /// A short description for logs: backend and location, never credentials.
     fn describe(&self) -> String;
+}
+
+/// The data a store holds, in brief.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct StoreStats {
+    pub readings: u64,
+    /// Whether `readings` is the backend's approximation (DynamoDB's item count, refreshed about every six
+    /// hours) rather than an exact count.
+    pub approximate: bool,
+    /// Oldest and newest reading's time (epoch seconds); `None` for an empty store.
+    pub oldest: Option<EpochSeconds>,
+    pub newest: Option<EpochSeconds>,
+}
+
+/// One ingest run, as the master notes it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct IngestNote {
+    /// When the run ended (ms since the epoch).
+    pub finished_ms: i64,
+    /// No damage, not interrupted.
+    pub complete: bool,
+    /// The run's summary, as `airq-master ingest --json` prints it.
+    pub summary: serde_json::Value,
+}
+
+/// The runs `/api/status` shows.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct IngestNotes {
+    pub last: Option<IngestNote>,
+    pub last_complete: Option<IngestNote>,
 }
 
 /// Errors from a store.
@@ -175,14 +218,20 @@ pub async fn open_store_as(
 pub async fn open_store(url: &str) -> Result<Arc<dyn ReadingStore>, StoreError> {
     if let Some(path) = url.strip_prefix("sqlite://") {
         let store = sqlite::SqliteStore::open(path)?;
-        return Ok(Arc::new(store));
+        return Ok(Arc::new(instrumented::Instrumented::new(
+            Arc::new(store),
+            "sqlite",
+        )));
     }
     if let Some(table) = url.strip_prefix("dynamodb://") {
         let config = crate::aws::sdk_config().await;
         let store = dynamodb::DynamoStore::new(&config, table, dynamodb::WriteOptions::default())?;
         // Create the table on first use (idempotent), so a fresh account needs no separate setup step.
         store.ensure_table().await?;
-        return Ok(Arc::new(store));
+        return Ok(Arc::new(instrumented::Instrumented::new(
+            Arc::new(store),
+            "dynamodb",
+        )));
     }
     Err(StoreError::InvalidUrl {
         url: url.to_string(),

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use rusqlite::types::Value;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
 
-use super::{Page, PageStream, ReadingStore, StoreError};
+use super::{IngestNote, IngestNotes, Page, PageStream, ReadingStore, StoreError, StoreStats};
 use crate::index::Band;
 use crate::query::Query;
 use crate::reading::Reading;
@@ -32,6 +32,12 @@ CREATE TABLE IF NOT EXISTS readings (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS readings_by_time ON readings (timestamp, sensor_id);
 CREATE INDEX IF NOT EXISTS readings_by_country_time ON readings (country, timestamp, sensor_id);
+CREATE TABLE IF NOT EXISTS ingest_notes (
+    kind        TEXT PRIMARY KEY,
+    finished_ms INTEGER NOT NULL,
+    complete    INTEGER NOT NULL,
+    summary     TEXT    NOT NULL
+);
 ";
 
 const UPSERT: &str = "
@@ -262,6 +268,78 @@ impl ReadingStore for SqliteStore {
         self.blocking(|conn| {
             let n: i64 = conn.query_row("SELECT COUNT(*) FROM readings", [], |row| row.get(0))?;
             Ok(n as u64)
+        })
+        .await
+    }
+
+    async fn stats(&self) -> Result<StoreStats, StoreError> {
+        self.blocking(|conn| {
+            // MIN and MAX walk one end of the time index each; COUNT(*) reads the smallest index once.
+            let (readings, oldest, newest): (i64, Option<i64>, Option<i64>) = conn.query_row(
+                "SELECT (SELECT COUNT(*) FROM readings), (SELECT MIN(timestamp) FROM readings), \
+                        (SELECT MAX(timestamp) FROM readings)",
+                [],
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+            )?;
+            Ok(StoreStats {
+                readings: u64::try_from(readings).unwrap_or(0),
+                approximate: false,
+                oldest,
+                newest,
+            })
+        })
+        .await
+    }
+
+    async fn note_ingest(&self, note: &IngestNote) -> Result<(), StoreError> {
+        let note = note.clone();
+        self.blocking(move |conn| {
+            let summary = note.summary.to_string();
+            let kinds: &[&str] = if note.complete {
+                &["last", "last_complete"]
+            } else {
+                &["last"]
+            };
+            for kind in kinds {
+                conn.execute(
+                    "INSERT OR REPLACE INTO ingest_notes (kind, finished_ms, complete, summary) \
+                     VALUES (?1, ?2, ?3, ?4)",
+                    params![kind, note.finished_ms, note.complete, summary],
+                )?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn ingest_notes(&self) -> Result<IngestNotes, StoreError> {
+        self.blocking(|conn| {
+            let mut notes = IngestNotes::default();
+            let mut stmt =
+                conn.prepare("SELECT kind, finished_ms, complete, summary FROM ingest_notes")?;
+            let rows = stmt.query_map([], |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, i64>(1)?,
+                    row.get::<_, bool>(2)?,
+                    row.get::<_, String>(3)?,
+                ))
+            })?;
+            for row in rows {
+                let (kind, finished_ms, complete, summary) = row?;
+                let note = IngestNote {
+                    finished_ms,
+                    complete,
+                    summary: serde_json::from_str(&summary)
+                        .map_err(|e| StoreError::Corrupt(format!("ingest note: {e}")))?,
+                };
+                match kind.as_str() {
+                    "last" => notes.last = Some(note),
+                    "last_complete" => notes.last_complete = Some(note),
+                    _ => {}
+                }
+            }
+            Ok(notes)
         })
         .await
     }

@@ -30,6 +30,52 @@ pub async fn empty_store(store: Arc<dyn ReadingStore>) {
         .is_empty());
 }
 
+/// The status a store gives: its time bounds and size (exact, or an approximation flagged as such), and the
+/// ingest notes the master leaves (the last run, and the last complete one, kept apart).
+pub async fn status_and_ingest_notes(store: Arc<dyn ReadingStore>) {
+    use crate::store::IngestNote;
+    let empty = store.stats().await.expect("stats");
+    assert_eq!((empty.oldest, empty.newest), (None, None));
+    if !empty.approximate {
+        assert_eq!(empty.readings, 0);
+    }
+    let data = readings(50, 4);
+    store.upsert(&data).await.expect("upsert");
+    let stats = store.stats().await.expect("stats");
+    let times: Vec<i64> = data.iter().map(|r| r.timestamp).collect();
+    assert_eq!(stats.oldest, times.iter().min().copied());
+    assert_eq!(stats.newest, times.iter().max().copied());
+    if !stats.approximate {
+        assert_eq!(stats.readings, store.count().await.expect("count"));
+    }
+
+    let none = store.ingest_notes().await.expect("notes");
+    assert_eq!((none.last, none.last_complete), (None, None));
+    let note = |at: i64, complete: bool| IngestNote {
+        finished_ms: at,
+        complete,
+        summary: serde_json::json!({"readings_written": at, "damage": []}),
+    };
+    store.note_ingest(&note(1000, true)).await.expect("note");
+    store.note_ingest(&note(2000, false)).await.expect("note");
+    let notes = store.ingest_notes().await.expect("notes");
+    assert_eq!(notes.last, Some(note(2000, false)));
+    assert_eq!(
+        notes.last_complete,
+        Some(note(1000, true)),
+        "a damaged run does not hide the last good one"
+    );
+    store.note_ingest(&note(3000, true)).await.expect("note");
+    let notes = store.ingest_notes().await.expect("notes");
+    assert_eq!(notes.last, Some(note(3000, true)));
+    assert_eq!(notes.last_complete, Some(note(3000, true)));
+    assert_eq!(
+        store.count().await.expect("count"),
+        expected(&data, &query(i64::MIN, i64::MAX)).len() as u64,
+        "notes are not readings"
+    );
+}
+
 /// Values written come back exactly, missing values stay missing.
 pub async fn round_trip(store: Arc<dyn ReadingStore>) {
     let data = readings(60, 3);
@@ -204,7 +250,8 @@ macro_rules! store_conformance_tests {
     ($make:expr) => {
         $crate::store_conformance_tests!(@cases $make;
             empty_store, round_trip, upsert_is_idempotent, filters_match_the_reference,
-            readings_without_country, pages_are_bounded_and_complete, large_batches, windows_without_data);
+            readings_without_country, pages_are_bounded_and_complete, large_batches, windows_without_data,
+            status_and_ingest_notes);
     };
     (@cases $make:expr; $($case:ident),+) => {
         $(

@@ -5,5 +5,6 @@ pub mod conformance;
 pub mod emulator;
 pub mod fixtures;
 pub mod process;
+pub mod prometheus;
 pub mod queue_conformance;
 pub mod result_conformance;

@@ -108,6 +108,33 @@ pub async fn owners_are_kept((a, b): Handles) {
     );
 }
 
+/// Workers seen from one handle are listed by every other, newest first; a member seen again moves up; the
+/// record does not disturb sweeping or usage (on DynamoDB it shares the jobs' table).
+pub async fn members_are_seen_from_every_handle((a, b): Handles) {
+    let before = now_ms() - 1;
+    a.seen("worker-1").await.expect("seen");
+    b.seen("worker-2").await.expect("seen");
+    let listed = b.members(before).await.expect("members");
+    let names: Vec<&str> = listed.iter().map(|(n, _)| n.as_str()).collect();
+    assert!(
+        names.contains(&"worker-1") && names.contains(&"worker-2"),
+        "{listed:?}"
+    );
+    assert!(listed.iter().all(|(_, at)| *at >= before));
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    a.seen("worker-1").await.expect("seen again");
+    let listed = a.members(before).await.expect("members");
+    assert_eq!(listed.first().map(|(n, _)| n.as_str()), Some("worker-1"));
+    assert_eq!(listed.len(), 2, "a member seen twice is listed once");
+    assert!(a
+        .members(now_ms() + 60_000)
+        .await
+        .expect("members")
+        .is_empty());
+    a.sweep().await.expect("a sweep beside the members");
+    a.usage().await.expect("usage beside the members");
+}
+
 /// Queued → running → done; the answer reads back byte for byte from another handle, decompressed or as the
 /// gzip stream, and stays fetchable.
 pub async fn lifecycle_across_handles((a, b): Handles) {
@@ -349,7 +376,8 @@ macro_rules! result_conformance_tests {
         $crate::result_conformance_tests!(@cases $make;
             lifecycle_across_handles, small_and_empty_answers, ids_are_created_once, the_first_finish_wins,
             an_abandoned_attempt_is_invisible, failures_keep_their_reason, deadlines_apply_without_a_sweep,
-            answers_expire, cancelled_jobs_are_gone, an_answer_over_the_limit_is_refused, owners_are_kept);
+            answers_expire, cancelled_jobs_are_gone, an_answer_over_the_limit_is_refused, owners_are_kept,
+            members_are_seen_from_every_handle);
     };
     (@cases $make:expr; $($case:ident),+) => {
         $(

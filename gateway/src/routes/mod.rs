@@ -5,9 +5,11 @@
 pub mod body;
 pub mod head_limits;
 pub mod health;
+pub mod metrics;
 pub mod query;
 pub mod refusals;
 pub mod results;
+pub mod status;
 
 use std::time::Duration;
 
@@ -26,7 +28,17 @@ pub struct RequestLimits {
     pub body_timeout: Duration,
 }
 
-pub fn router(state: AppState, limits: RequestLimits) -> Router {
+/// Where `/metrics` is served.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum MetricsRoute {
+    /// On the API port, behind the API key when keys are on (the default).
+    #[default]
+    Api,
+    /// Only on a separate `--metrics-listen` port, which an operator opens to the scraper alone.
+    Elsewhere,
+}
+
+pub fn router(state: AppState, limits: RequestLimits, metrics_route: MetricsRoute) -> Router {
     let trace = TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
         // Spans are keyed by the route pattern, not the raw URI, so ids do not explode log cardinality.
         let route = req
@@ -38,8 +50,9 @@ pub fn router(state: AppState, limits: RequestLimits) -> Router {
     });
     // The API routes need a key (when keys are on) and count against their client's rate; the probes never do
     // (a load balancer must always reach them).
-    let api = Router::new()
+    let mut api = Router::new()
         .route("/api/query", post(query::post_query).get(query::get_query))
+        .route("/api/status", get(status::get_status))
         .route(
             "/results/{id}",
             get(results::get_result).delete(results::delete_result),
@@ -47,11 +60,14 @@ pub fn router(state: AppState, limits: RequestLimits) -> Router {
         .route(
             "/api/results/{id}",
             get(results::get_result).delete(results::delete_result),
-        )
-        .route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            crate::auth::admit,
-        ));
+        );
+    if metrics_route == MetricsRoute::Api {
+        api = api.route("/metrics", get(metrics::scrape));
+    }
+    let api = api.route_layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        crate::auth::admit,
+    ));
     Router::new()
         .merge(api)
         .route("/healthz", get(health::healthz))
@@ -71,6 +87,8 @@ pub fn router(state: AppState, limits: RequestLimits) -> Router {
         // A handler that panics answers a JSON 500 and the connection lives on; the panic is logged once, as
         // one line, by the telemetry's panic hook.
         .layer(CatchPanicLayer::custom(refusals::panicked))
+        // Counts every response, the refusals of the layers inside included.
+        .layer(axum::middleware::from_fn(metrics::record))
         .layer(trace)
         .with_state(state)
 }

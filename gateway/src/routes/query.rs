@@ -20,7 +20,9 @@ use uuid::Uuid;
 
 use crate::error::ApiError;
 use crate::fair_use::Caller;
+use crate::routes::metrics::Answered;
 use crate::state::AppState;
+use airq_common::metrics::{JOBS_REFUSED, JOBS_SUBMITTED};
 
 pub const CSV_CONTENT_TYPE: &str = "text/csv; charset=utf-8";
 
@@ -79,6 +81,12 @@ async fn answer(
         }
     }
     if let Err(refused) = state.fair.queue(&caller, state.requests.as_ref()).await {
+        let reason = if refused.status == StatusCode::SERVICE_UNAVAILABLE {
+            "queue_full"
+        } else {
+            "rate"
+        };
+        metrics::counter!(JOBS_REFUSED, "reason" => reason).increment(1);
         return Ok(refused.into_response());
     }
     enqueue(state, caller, query).await
@@ -110,7 +118,9 @@ async fn direct(
     let body = Body::from_stream(
         stream::once(async { Ok::<_, io::Error>(Bytes::from(head)) }).chain(rest),
     );
-    Ok(([(header::CONTENT_TYPE, CSV_CONTENT_TYPE)], body).into_response())
+    let mut response = ([(header::CONTENT_TYPE, CSV_CONTENT_TYPE)], body).into_response();
+    response.extensions_mut().insert(Answered::Direct);
+    Ok(response)
 }
 
 /// Queues the query: its record goes into the shared result store first (so any gateway can answer for it
@@ -122,6 +132,7 @@ async fn enqueue(state: AppState, caller: Caller, query: Query) -> Result<Respon
     if !state.fair.exempt(&caller) {
         let until = std::time::Instant::now() + state.settings.job_deadline;
         if let Err(refused) = state.outstanding.reserve(&caller.client, id, until) {
+            metrics::counter!(JOBS_REFUSED, "reason" => "pending").increment(1);
             return Ok(refused.into_response());
         }
     }
@@ -143,13 +154,16 @@ async fn enqueue(state: AppState, caller: Caller, query: Query) -> Result<Respon
         state.outstanding.release(&id);
     }
     queued?;
-    Ok(pending(
+    metrics::counter!(JOBS_SUBMITTED).increment(1);
+    let mut response = pending(
         StatusCode::ACCEPTED,
         id,
         "queued",
         state.settings.retry_after_secs,
         true,
-    ))
+    );
+    response.extensions_mut().insert(Answered::Queued);
+    Ok(response)
 }
 
 /// Records the job, then queues it.

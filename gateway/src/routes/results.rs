@@ -152,6 +152,9 @@ pub async fn get_result(
                 header::VARY,
                 header::HeaderValue::from_static("accept-encoding"),
             );
+            response
+                .extensions_mut()
+                .insert(crate::routes::metrics::Answered::Queued);
             Ok(response)
         }
         JobStatus::Failed(failure) => Err(ApiError::JobFailed(failure)),

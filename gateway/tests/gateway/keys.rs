@@ -7,7 +7,9 @@ use std::sync::Arc;
 use airq_common::api_keys::{file_line, new_key, ApiKeys};
 use airq_common::backends::{BackendUrls, Backends};
 use airq_common::results::ResultOptions;
-use airq_common::store::{PageStream, ReadingStore, StoreError};
+use airq_common::store::{
+    IngestNote, IngestNotes, PageStream, ReadingStore, StoreError, StoreStats,
+};
 use airq_common::{Query, Reading};
 use airq_gateway::fair_use::FairUseLimits;
 use airq_gateway::{GatewayOptions, SystemBuilder};
@@ -297,6 +299,15 @@ impl ReadingStore for PanickingStore {
     }
     async fn check(&self) -> Result<(), StoreError> {
         self.0.check().await
+    }
+    async fn stats(&self) -> Result<StoreStats, StoreError> {
+        self.0.stats().await
+    }
+    async fn note_ingest(&self, note: &IngestNote) -> Result<(), StoreError> {
+        self.0.note_ingest(note).await
+    }
+    async fn ingest_notes(&self) -> Result<IngestNotes, StoreError> {
+        self.0.ingest_notes().await
     }
     fn describe(&self) -> String {
         self.0.describe()

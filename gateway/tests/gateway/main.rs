@@ -8,6 +8,7 @@ mod durable;
 mod fair;
 mod hostile;
 mod keys;
+mod observe;
 mod processes;
 mod raw;
 mod support;

@@ -445,3 +445,78 @@ async fn standalone_runs_the_whole_system_and_its_examples_work() {
     );
     proc.signal("TERM");
 }
+
+/// A worker process serves `/metrics` on `--metrics-listen` (it has no other HTTP), promtool accepts it, and
+/// its job counters move when it answers a job queued through a gateway process (issue 11).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_process_serves_metrics_that_move_with_its_jobs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = seeded_db(&dir, &sample_readings()).await;
+    let url = format!("sqlite://{db}");
+    let (_g, base) = gateway(&db, &[]);
+    let mut child = Command::new(worker_binary())
+        .args([
+            "--store",
+            &url,
+            "--queue",
+            &url,
+            "--metrics-listen",
+            "127.0.0.1:0",
+        ])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn worker");
+    let stdout = child.stdout.take().expect("stdout");
+    let _w = Proc(child);
+    let mut first = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut first)
+        .expect("read the metrics address");
+    let metrics = first
+        .trim()
+        .strip_prefix("airq-worker metrics on ")
+        .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
+        .to_string();
+    let client = reqwest::Client::new();
+    let r = client
+        .get(format!("{base}/api/query?start=2019-04-16&end=2019-04-17"))
+        .header("Prefer", "respond-async")
+        .send()
+        .await
+        .expect("submit");
+    assert_eq!(r.status(), 202);
+    let id = r.json::<serde_json::Value>().await.expect("json")["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let done = client
+        .get(format!("{base}/results/{id}?wait=30s"))
+        .send()
+        .await
+        .expect("result");
+    assert_eq!(done.status(), 200);
+    let text = client
+        .get(&metrics)
+        .send()
+        .await
+        .expect("scrape")
+        .text()
+        .await
+        .expect("text");
+    airq_common::testing::prometheus::promtool_check(&text);
+    let answered = airq_common::testing::prometheus::value(
+        &text,
+        "airq_worker_jobs_total",
+        &[("outcome", "answered")],
+    );
+    assert_eq!(answered, 1.0, "{text}");
+    assert_eq!(
+        airq_common::testing::prometheus::value(&text, "airq_build_info", &[("role", "worker")]),
+        1.0
+    );
+    assert!(
+        airq_common::testing::prometheus::value(&text, "airq_store_rows_read_total", &[]) >= 140.0
+    );
+}

@@ -1,7 +1,8 @@
 //! The load generator against a real in-process gateway (embedded backends): both paths counted, the JSON
-//! report's schema, thresholds, and the ceiling server. `auth` has `--api-key`.
+//! report's schema, thresholds, and the ceiling server. `auth` has `--api-key`, `slow` the slow clients.
 
 mod auth;
+mod slow;
 
 use std::time::Duration;
 
@@ -57,6 +58,7 @@ fn args(url: &str) -> LoadArgs {
         timeout: Duration::from_secs(30),
         max_time: Duration::from_secs(60),
         no_gzip: false,
+        prefer_async: 0.0,
         api_key: None,
         json: None,
         plot: None,
@@ -144,6 +146,23 @@ async fn open_loop_paces_arrivals_and_thresholds_trip() {
     let svg = dir.path().join("run.svg");
     airq_loadtest::plot::run(&svg, &report, &timeline).expect("plot");
     assert!(std::fs::read_to_string(&svg).expect("svg").contains("<svg"));
+    system.shutdown().await.expect("stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_share_of_requests_asks_for_the_queued_path() {
+    let (base, system, _dir) = gateway(100).await;
+    let mut a = args(&base);
+    a.requests = Some(40);
+    a.concurrency = 4;
+    a.prefer_async = 0.25;
+    let (report, _) = airq_loadtest::run(&a).await.expect("run");
+    assert_eq!(report.failed, 0);
+    assert_eq!(
+        report.queued, 10,
+        "a quarter asked queued, spread evenly; the direct limit leaves the rest direct"
+    );
+    assert_eq!(report.direct, 30);
     system.shutdown().await.expect("stop");
 }
 

@@ -39,6 +39,7 @@ fn args(source: &str, store: &str) -> IngestArgs {
         http_timeout: std::time::Duration::from_secs(30),
         json: false,
         create: true,
+        metrics_listen: None,
     }
 }
 
@@ -648,4 +649,75 @@ fn a_missing_store_is_created_only_with_create() {
         "a moved store is not replaced"
     );
     assert!(!db.exists());
+}
+
+/// The master serves `/metrics` on `--metrics-listen` while it runs on a schedule: promtool accepts it and
+/// the run's readings, skips and success time are there (issue 11).
+#[test]
+fn the_master_serves_metrics_while_it_runs() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}", dir.path().join("airq.db").display());
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_airq-master"))
+        .args(["ingest", "--source", sample().to_str().expect("utf8")])
+        .args(["--store", &url, "--create", "--every", "1h"])
+        .args(["--metrics-listen", "127.0.0.1:0"])
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let stderr = child.stderr.take().expect("stderr");
+    let mut line = String::new();
+    BufReader::new(stderr)
+        .read_line(&mut line)
+        .expect("read the metrics address");
+    let addr = line
+        .trim()
+        .strip_prefix("airq-master: metrics on http://")
+        .and_then(|rest| rest.strip_suffix("/metrics"))
+        .unwrap_or_else(|| panic!("unexpected line {line:?}"))
+        .to_string();
+    let scrape = || {
+        let mut stream = std::net::TcpStream::connect(&addr).expect("connect");
+        stream
+            .write_all(b"GET /metrics HTTP/1.0\r\nHost: metrics\r\n\r\n")
+            .expect("send");
+        let mut reply = String::new();
+        stream.read_to_string(&mut reply).expect("read");
+        reply
+            .split_once("\r\n\r\n")
+            .map(|(_, body)| body.to_string())
+            .unwrap_or_default()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let text = loop {
+        let text = scrape();
+        if airq_common::testing::prometheus::value(&text, "airq_ingest_runs_total", &[]) >= 1.0 {
+            break text;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no run recorded: {text}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    airq_common::testing::prometheus::promtool_check(&text);
+    let value = |name: &str, labels: &[(&str, &str)]| {
+        airq_common::testing::prometheus::value(&text, name, labels)
+    };
+    assert_eq!(
+        value("airq_ingest_runs_total", &[("outcome", "complete")]),
+        1.0
+    );
+    assert_eq!(value("airq_ingest_readings_written_total", &[]), 140.0);
+    assert_eq!(
+        value("airq_ingest_records_skipped_total", &[]),
+        103.0,
+        "243 seen, 140 kept"
+    );
+    assert!(value("airq_ingest_last_success_timestamp_seconds", &[]) > 1.7e9);
+    assert_eq!(value("airq_build_info", &[("role", "master")]), 1.0);
 }

@@ -39,6 +39,7 @@ use rand::Rng;
 use super::{Page, PageStream, ReadingStore, StoreError};
 
 mod item;
+mod notes;
 
 use crate::query::Query;
 use crate::reading::Reading;
@@ -559,6 +560,18 @@ impl ReadingStore for DynamoStore {
                 return Ok(total);
             }
         }
+    }
+
+    async fn stats(&self) -> Result<crate::store::StoreStats, StoreError> {
+        self.stats_impl().await
+    }
+
+    async fn note_ingest(&self, note: &crate::store::IngestNote) -> Result<(), StoreError> {
+        self.note_ingest_impl(note).await
+    }
+
+    async fn ingest_notes(&self) -> Result<crate::store::IngestNotes, StoreError> {
+        self.ingest_notes_impl().await
     }
 
     async fn check(&self) -> Result<(), StoreError> {

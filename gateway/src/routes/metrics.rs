@@ -1,0 +1,97 @@
+//! The gateway's metrics: every response counted by route pattern, method, status and answer path, with its
+//! latency; `/metrics` itself, which also reads the gauges that are cheaper to read at a scrape than to keep
+//! (direct answers in flight, the queue's depth and age, the result store's size).
+
+use std::time::{Duration, Instant};
+
+use airq_common::metrics::{
+    DIRECT_IN_FLIGHT, DIRECT_LIMIT, HTTP_DURATION, HTTP_REQUESTS, QUEUE_DEPTH, QUEUE_OLDEST_AGE,
+    RESULT_STORE_ANSWERS, RESULT_STORE_BYTES,
+};
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::Method;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::state::AppState;
+
+/// How a response answered a query, set by the handlers as a response extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answered {
+    /// Streamed from the store by this gateway.
+    Direct,
+    /// Queued for a worker (the 202), or a queued job's answer read back.
+    Queued,
+}
+
+impl Answered {
+    pub fn label(answered: Option<&Answered>) -> &'static str {
+        match answered {
+            Some(Answered::Direct) => "direct",
+            Some(Answered::Queued) => "queued",
+            None => "none",
+        }
+    }
+}
+
+/// Middleware around every route: counts the response and times its head. Unmatched paths share one label
+/// (`unmatched`), so a scanner's random URLs cannot grow the label set.
+pub async fn record(request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".into());
+    let method: &'static str = match *request.method() {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    };
+    let started = Instant::now();
+    let response = next.run(request).await;
+    let path = Answered::label(response.extensions().get::<Answered>());
+    let status = response.status().as_u16().to_string();
+    metrics::counter!(HTTP_REQUESTS, "route" => route.clone(), "method" => method, "status" => status, "path" => path)
+        .increment(1);
+    metrics::histogram!(HTTP_DURATION, "route" => route, "path" => path)
+        .record(started.elapsed().as_secs_f64());
+    response
+}
+
+/// `GET /metrics`: the gauges read now, then everything rendered.
+pub async fn scrape(State(state): State<AppState>) -> Response {
+    read_gauges(&state, false).await;
+    airq_common::metrics::handler().await.into_response()
+}
+
+/// The gauges a scrape reads: each backend call bounded, so a slow backend delays a scrape, never stops it.
+pub async fn read_gauges(state: &AppState, with_usage: bool) {
+    let limit = state.direct_limit;
+    let free = state.direct.available_permits();
+    metrics::gauge!(DIRECT_LIMIT).set(limit as f64);
+    metrics::gauge!(DIRECT_IN_FLIGHT).set(limit.saturating_sub(free) as f64);
+    let bound = Duration::from_secs(2);
+    if let Ok(Ok(depth)) = tokio::time::timeout(bound, state.requests.depth()).await {
+        metrics::gauge!(QUEUE_DEPTH, "queue" => "requests", "state" => "visible")
+            .set(depth.visible as f64);
+        metrics::gauge!(QUEUE_DEPTH, "queue" => "requests", "state" => "in_flight")
+            .set(depth.in_flight as f64);
+        if let Some(dead) = depth.dead_lettered {
+            metrics::gauge!(QUEUE_DEPTH, "queue" => "dead_letter", "state" => "visible")
+                .set(dead as f64);
+        }
+        if let Some(age) = depth.oldest_age {
+            metrics::gauge!(QUEUE_OLDEST_AGE).set(age.as_secs_f64());
+        }
+    }
+    if !with_usage {
+        return;
+    }
+    if let Ok(Ok(usage)) = tokio::time::timeout(bound, state.results.usage()).await {
+        metrics::gauge!(RESULT_STORE_BYTES).set(usage.stored_bytes as f64);
+        metrics::gauge!(RESULT_STORE_ANSWERS).set(usage.answers as f64);
+    }
+}
