@@ -73,15 +73,21 @@ impl Worker {
         metrics::counter!(WORKER_JOBS, "outcome" => outcome).increment(1);
         metrics::histogram!(WORKER_JOB_DURATION, "outcome" => outcome)
             .record(started.elapsed().as_secs_f64());
-        let _enter = span.enter();
-        match next {
-            Next::Delete(_) => {
-                if let Err(e) = self.requests.delete(&[message.receipt]).await {
-                    tracing::warn!(error = %e, "could not delete the finished job; it may be run twice (harmlessly)");
+        // Instrumented, never `span.enter()`: a guard held across an await leaves the span entered on a thread
+        // that runs other tasks meanwhile, and tracing then panics making their spans (seen in the soak
+        // benchmark: "tried to clone Id(..), but no span exists"). clippy.toml forbids holding one.
+        async {
+            match next {
+                Next::Delete(_) => {
+                    if let Err(e) = self.requests.delete(&[message.receipt]).await {
+                        tracing::warn!(error = %e, "could not delete the finished job; it may be run twice (harmlessly)");
+                    }
                 }
+                Next::Retry => tracing::info!("job left for redelivery"),
             }
-            Next::Retry => tracing::info!("job left for redelivery"),
         }
+        .instrument(span)
+        .await
     }
 
     async fn run_job(&self, envelope: Envelope, message: &Message) -> Next {
