@@ -4,6 +4,7 @@
 mod api;
 mod aws;
 mod connections;
+mod console;
 mod durable;
 mod fair;
 mod hostile;
