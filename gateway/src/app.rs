@@ -41,6 +41,8 @@ pub struct GatewayOptions {
     pub sweep_every: Duration,
     /// Per-client rates and the queue's bound.
     pub fair_use: crate::fair_use::FairUseLimits,
+    /// Origins whose pages may call the API from a browser (CORS); none by default.
+    pub cors_origins: Vec<axum::http::HeaderValue>,
 }
 
 impl Default for GatewayOptions {
@@ -59,6 +61,7 @@ impl Default for GatewayOptions {
             orphan_after: ORPHAN_AFTER,
             sweep_every: Duration::from_secs(30),
             fair_use: crate::fair_use::FairUseLimits::default(),
+            cors_origins: Vec::new(),
         }
     }
 }
@@ -153,7 +156,10 @@ impl Gateway {
             }
         });
         tasks.close();
-        let app = routes::router(state.clone(), options.request);
+        let app = routes::cors::allow(
+            routes::router(state.clone(), options.request),
+            &options.cors_origins,
+        );
         if let Ok(addr) = listener.local_addr() {
             tracing::info!(%addr, reply_queue = %state.reply_to, "airq-gateway listening");
         }

@@ -90,6 +90,10 @@ pub struct GatewayConfig {
     /// Standalone: ingest again at this interval (e.g. 5m).
     #[arg(long, value_parser = humantime::parse_duration)]
     pub every: Option<Duration>,
+    /// Let pages from ORIGIN (e.g. https://dash.example.org) call the API from a browser (CORS); repeatable;
+    /// none by default.
+    #[arg(long = "cors-origin", value_name = "ORIGIN", value_parser = crate::routes::cors::parse_origin)]
+    pub cors_origins: Vec<axum::http::HeaderValue>,
 }
 
 impl GatewayConfig {
@@ -125,6 +129,7 @@ impl GatewayConfig {
                 max_queue_depth: self.max_queue_depth,
                 limit_loopback: self.limit_loopback,
             },
+            cors_origins: self.cors_origins.clone(),
             ..GatewayOptions::default()
         }
     }

@@ -1,8 +1,10 @@
 //! HTTP routes: `query` (direct or queued answers), `results` (polling queued jobs), `health` (probes),
 //! `refusals` (404, 405, and JSON bodies for every error response), `head_limits` (414, 431), `body` (the
-//! whole body within one deadline), `download` (`?download` file names and the answered-path header).
+//! whole body within one deadline), `download` (`?download` file names and the answered-path header), `cors`
+//! (`--cors-origin`).
 
 pub mod body;
+pub mod cors;
 pub mod download;
 pub mod head_limits;
 pub mod health;

@@ -1,5 +1,7 @@
-//! The web console's HTTP side (issue 11): `?download` file names and the answered-path header.
+//! The web console's HTTP side (issue 11): `?download` file names and the answered-path header; CORS for the
+//! origins given and no other.
 
+use airq_gateway::routes::cors::parse_origin;
 use airq_gateway::GatewayOptions;
 use serde_json::Value;
 
@@ -80,5 +82,103 @@ async fn download_names_the_file_and_answers_say_their_path() {
         header(&unnamed, "content-disposition"),
         format!(r#"attachment; filename="airq-{id}.csv""#)
     );
+    sys.stop().await;
+}
+
+fn with_cors(origins: &[&str]) -> GatewayOptions {
+    GatewayOptions {
+        cors_origins: origins
+            .iter()
+            .map(|o| parse_origin(o).expect("origin"))
+            .collect(),
+        ..GatewayOptions::default()
+    }
+}
+
+async fn preflight(sys: &crate::support::System, origin: &str) -> reqwest::Response {
+    sys.client
+        .request(reqwest::Method::OPTIONS, sys.url("/api/query"))
+        .header("Origin", origin)
+        .header("Access-Control-Request-Method", "GET")
+        .header(
+            "Access-Control-Request-Headers",
+            "authorization, prefer, content-type",
+        )
+        .send()
+        .await
+        .expect("preflight")
+}
+
+fn cors_headers(response: &reqwest::Response) -> Vec<String> {
+    response
+        .headers()
+        .keys()
+        .map(|k| k.as_str().to_string())
+        .filter(|k| k.starts_with("access-control-"))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cors_answers_the_origins_given_and_no_other() {
+    let allowed = "https://dash.example.org";
+    let sys = start(
+        with_cors(&[allowed, "http://127.0.0.1:3000"]),
+        0,
+        &sample_readings(),
+    )
+    .await;
+    let ok = preflight(&sys, allowed).await;
+    assert!(ok.status().is_success(), "{}", ok.status());
+    assert_eq!(header(&ok, "access-control-allow-origin"), allowed);
+    let methods = header(&ok, "access-control-allow-methods").to_ascii_uppercase();
+    for method in ["GET", "POST", "DELETE"] {
+        assert!(methods.contains(method), "{methods}");
+    }
+    let headers = header(&ok, "access-control-allow-headers").to_ascii_lowercase();
+    for name in ["authorization", "content-type", "prefer"] {
+        assert!(headers.contains(name), "{headers}");
+    }
+    // The answer itself: allowed, with the headers a page needs to follow the API exposed.
+    let answer = sys
+        .client
+        .get(sys.url(&format!("/api/query?{WINDOW}")))
+        .header("Origin", allowed)
+        .send()
+        .await
+        .expect("query");
+    assert_eq!(answer.status(), 200);
+    assert_eq!(header(&answer, "access-control-allow-origin"), allowed);
+    let exposed = header(&answer, "access-control-expose-headers").to_ascii_lowercase();
+    for name in [
+        "location",
+        "retry-after",
+        "x-airq-answered",
+        "content-disposition",
+    ] {
+        assert!(exposed.contains(name), "{exposed}");
+    }
+
+    // Another origin, or none: not a single CORS header, and OPTIONS is the usual 405.
+    let other = preflight(&sys, "https://evil.example.net").await;
+    assert_eq!(cors_headers(&other), Vec::<String>::new());
+    assert_eq!(other.status(), 405);
+    assert!(header(&other, "vary").contains("origin"));
+    let other_get = sys
+        .client
+        .get(sys.url(&format!("/api/query?{WINDOW}")))
+        .header("Origin", "https://evil.example.net")
+        .send()
+        .await
+        .expect("query");
+    assert_eq!(other_get.status(), 200);
+    assert_eq!(cors_headers(&other_get), Vec::<String>::new());
+    sys.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_cors_origins_no_page_elsewhere_is_allowed() {
+    let sys = start(GatewayOptions::default(), 0, &sample_readings()).await;
+    let r = preflight(&sys, "https://dash.example.org").await;
+    assert_eq!(cors_headers(&r), Vec::<String>::new());
     sys.stop().await;
 }
