@@ -5,7 +5,7 @@
 //! `202` with the job's id and polls `/results/<id>`.
 //!
 //! Layout: [`config`] (command line), [`system`] (the one assembly of gateway, workers and ingest), [`app`]
-//! (one gateway: its reply queue, state and background tasks), [`routes`] (HTTP handlers), [`background`]
+//! (one gateway: its reply queue, state and background tasks), [`routes`] (HTTP handlers, and the web console at `/`), [`background`]
 //! (notices, reply-queue heartbeat, sweeps), [`fair_use`] (per-client rates, the queue bound), [`waiters`] (wake-ups for `?wait=`), [`server`] (the hyper loop
 //! with timeouts and graceful shutdown), [`standalone`] (the binary's run), [`state`], [`error`].
 //!

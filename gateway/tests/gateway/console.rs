@@ -1,6 +1,9 @@
-//! The web console's HTTP side (issue 11): `?download` file names and the answered-path header; CORS for the
-//! origins given and no other.
+//! The web console's routes over plain HTTP (issue 11): the page and its assets with their types, caching and
+//! Content-Security-Policy, outside the API's rate limit; `?download` file names and the answered-path header;
+//! CORS for the origins given and no other. What the page does in a browser is in `browser`.
 
+use airq_gateway::fair_use::FairUseLimits;
+use airq_gateway::routes::console;
 use airq_gateway::routes::cors::parse_origin;
 use airq_gateway::GatewayOptions;
 use serde_json::Value;
@@ -16,6 +19,109 @@ fn header<'a>(response: &'a reqwest::Response, name: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no {name} header"))
         .to_str()
         .expect("ascii")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_and_its_assets_are_served_with_types_caching_and_a_strict_policy() {
+    let sys = start(GatewayOptions::default(), 0, &sample_readings()).await;
+    let page = sys.client.get(sys.url("/")).send().await.expect("page");
+    assert_eq!(page.status(), 200);
+    assert_eq!(header(&page, "content-type"), "text/html; charset=utf-8");
+    assert_eq!(header(&page, "cache-control"), "no-cache");
+    let policy = header(&page, "content-security-policy").to_string();
+    assert!(policy.starts_with("default-src 'none'"), "{policy}");
+    for directive in [
+        "script-src 'self'",
+        "style-src 'self'",
+        "connect-src 'self'",
+    ] {
+        assert!(policy.contains(directive), "{directive} in {policy}");
+    }
+    assert!(
+        !policy.contains("unsafe") && !policy.contains("http"),
+        "{policy}"
+    );
+    assert_eq!(header(&page, "x-content-type-options"), "nosniff");
+    let html = page.text().await.expect("html");
+    let tag = console::tag();
+    for (file, content_type) in [
+        ("app.js", "text/javascript; charset=utf-8"),
+        ("console.css", "text/css; charset=utf-8"),
+        ("icon.svg", "image/svg+xml"),
+    ] {
+        let path = format!("/console/{tag}/{file}");
+        assert!(html.contains(&path), "the page names {path}");
+        let asset = sys.client.get(sys.url(&path)).send().await.expect("asset");
+        assert_eq!(asset.status(), 200, "{path}");
+        assert_eq!(header(&asset, "content-type"), content_type, "{path}");
+        assert_eq!(
+            header(&asset, "cache-control"),
+            "public, max-age=31536000, immutable"
+        );
+        assert!(header(&asset, "content-security-policy").contains("'self'"));
+    }
+    // Every module the app imports is served too.
+    for file in ["api.js", "form.js", "csv.js", "table.js", "charts.js"] {
+        let asset = sys
+            .client
+            .get(sys.url(&format!("/console/{tag}/{file}")))
+            .send()
+            .await
+            .expect("module");
+        assert_eq!(asset.status(), 200, "{file}");
+    }
+    // An older page's tag still gets the bytes, but not for keeps; an unknown file is the API's JSON 404.
+    let old = sys
+        .client
+        .get(sys.url("/console/0000/app.js"))
+        .send()
+        .await
+        .expect("old tag");
+    assert_eq!(old.status(), 200);
+    assert_eq!(header(&old, "cache-control"), "no-cache");
+    let missing = sys
+        .client
+        .get(sys.url(&format!("/console/{tag}/secret.txt")))
+        .send()
+        .await
+        .expect("missing");
+    assert_eq!(missing.status(), 404);
+    let body: Value = missing.json().await.expect("json");
+    assert!(body["error"].is_string());
+    sys.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn loading_the_console_does_not_count_against_the_api_rate() {
+    let options = GatewayOptions {
+        fair_use: FairUseLimits {
+            requests_per_second: 1,
+            limit_loopback: true,
+            ..FairUseLimits::default()
+        },
+        ..GatewayOptions::default()
+    };
+    let sys = start(options, 0, &sample_readings()).await;
+    let asset = format!("/console/{}/app.js", console::tag());
+    for _ in 0..20 {
+        for path in ["/", asset.as_str()] {
+            let r = sys.client.get(sys.url(path)).send().await.expect("get");
+            assert_eq!(r.status(), 200, "{path}");
+        }
+    }
+    // The API itself is limited as before.
+    let mut statuses = Vec::new();
+    for _ in 0..10 {
+        let r = sys
+            .client
+            .get(sys.url(&format!("/api/query?{WINDOW}")))
+            .send()
+            .await
+            .expect("query");
+        statuses.push(r.status().as_u16());
+    }
+    assert!(statuses.contains(&429), "{statuses:?}");
+    sys.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
