@@ -3,6 +3,7 @@
 
 mod api;
 mod aws;
+mod browser;
 mod connections;
 mod console;
 mod durable;
