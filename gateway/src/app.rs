@@ -48,6 +48,8 @@ pub struct GatewayOptions {
     pub api_keys: Option<Arc<airq_common::api_keys::ApiKeys>>,
     /// Serve `/metrics` on this address only (not on the API port).
     pub metrics_listen: Option<std::net::SocketAddr>,
+    /// Origins whose pages may call the API from a browser (CORS); none by default.
+    pub cors_origins: Vec<axum::http::HeaderValue>,
 }
 
 impl Default for GatewayOptions {
@@ -68,6 +70,7 @@ impl Default for GatewayOptions {
             fair_use: crate::fair_use::FairUseLimits::default(),
             api_keys: None,
             metrics_listen: None,
+            cors_origins: Vec::new(),
         }
     }
 }
@@ -194,7 +197,10 @@ impl Gateway {
             None => MetricsRoute::Api,
         };
         tasks.close();
-        let app = routes::router(state.clone(), options.request, metrics_route);
+        let app = routes::cors::allow(
+            routes::router(state.clone(), options.request, metrics_route),
+            &options.cors_origins,
+        );
         if let Ok(addr) = listener.local_addr() {
             tracing::info!(%addr, reply_queue = %state.reply_to, "airq-gateway listening");
         }

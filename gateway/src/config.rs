@@ -117,6 +117,10 @@ pub struct GatewayConfig {
     /// Standalone: ingest again at this interval (e.g. 5m).
     #[arg(long, value_parser = humantime::parse_duration)]
     pub every: Option<Duration>,
+    /// Let pages from ORIGIN (e.g. https://dash.example.org) call the API from a browser (CORS); repeatable;
+    /// none by default.
+    #[arg(long = "cors-origin", value_name = "ORIGIN", value_parser = crate::routes::cors::parse_origin)]
+    pub cors_origins: Vec<axum::http::HeaderValue>,
 }
 
 /// What the binary can do besides serving.
@@ -187,6 +191,7 @@ impl GatewayConfig {
                 max_pending_per_client: self.max_pending_per_client,
                 limit_loopback: self.limit_loopback,
             },
+            cors_origins: self.cors_origins.clone(),
             ..GatewayOptions::default()
         })
     }

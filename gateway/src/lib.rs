@@ -5,10 +5,11 @@
 //! `202` with the job's id and polls `/results/<id>`.
 //!
 //! Layout: [`config`] (command line), [`system`] (the one assembly of gateway, workers and ingest), [`app`]
-//! (one gateway: its reply queue, state and background tasks), [`routes`] (HTTP handlers), [`background`]
-//! (notices, reply-queue heartbeat, sweeps), [`auth`] (API keys, job ownership), [`fair_use`] (per-client
-//! rates, the queue bound), [`outstanding`] (pending jobs per client), [`waiters`] (wake-ups for `?wait=`),
-//! [`server`] (the hyper loop with timeouts and graceful shutdown), [`standalone`] (the binary's run), [`state`], [`error`].
+//! (one gateway: its reply queue, state and background tasks), [`routes`] (HTTP handlers, and the web console at
+//! `/`), [`background`] (notices, reply-queue heartbeat, sweeps), [`auth`] (API keys, job ownership),
+//! [`fair_use`] (per-client rates, the queue bound), [`outstanding`] (pending jobs per client), [`waiters`]
+//! (wake-ups for `?wait=`), [`server`] (the hyper loop with timeouts and graceful shutdown), [`standalone`] (the
+//! binary's run), [`state`], [`error`].
 //!
 //! Queued results are not kept here: every job's record and answer are in the shared result store, so any
 //! gateway answers for any job, and a gateway that dies loses nothing.

@@ -64,6 +64,7 @@ fn new_api_key(name: &str) -> anyhow::Result<()> {
 fn print_banner(base: &str) {
     println!(
         "\nairq is running at {base}  (Ctrl-C stops it)\n\n\
+         Web console: {base}/ in a browser\n\n\
          Try:\n  \
          curl '{base}/readyz'\n  \
          curl '{base}/api/query?start=2019-04-16T14:00:00Z&end=2019-04-16T15:00:00Z&country=DE'\n  \

@@ -1,4 +1,5 @@
-//! The gateway's metrics: every response counted by route pattern, method, status and answer path, with its
+//! The gateway's metrics: every response counted by route pattern, method, status and answer path (the
+//! `X-Airq-Answered` header the handlers set), with its
 //! latency; `/metrics` itself, which also reads the gauges that are cheaper to read at a scrape than to keep
 //! (direct answers in flight, the queue's depth and age, the result store's size).
 
@@ -14,25 +15,6 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::state::AppState;
-
-/// How a response answered a query, set by the handlers as a response extension.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Answered {
-    /// Streamed from the store by this gateway.
-    Direct,
-    /// Queued for a worker (the 202), or a queued job's answer read back.
-    Queued,
-}
-
-impl Answered {
-    pub fn label(answered: Option<&Answered>) -> &'static str {
-        match answered {
-            Some(Answered::Direct) => "direct",
-            Some(Answered::Queued) => "queued",
-            None => "none",
-        }
-    }
-}
 
 /// Middleware around every route: counts the response and times its head. Unmatched paths share one label
 /// (`unmatched`), so a scanner's random URLs cannot grow the label set.
@@ -52,7 +34,16 @@ pub async fn record(request: Request, next: Next) -> Response {
     };
     let started = Instant::now();
     let response = next.run(request).await;
-    let path = Answered::label(response.extensions().get::<Answered>());
+    // The answer path is the header the handlers set for clients (`X-Airq-Answered`), read back here.
+    let path = match response
+        .headers()
+        .get(super::download::ANSWERED)
+        .map(|v| v.as_bytes())
+    {
+        Some(b"direct") => "direct",
+        Some(b"queued") => "queued",
+        _ => "none",
+    };
     let status = response.status().as_u16().to_string();
     metrics::counter!(HTTP_REQUESTS, "route" => route.clone(), "method" => method, "status" => status, "path" => path)
         .increment(1);

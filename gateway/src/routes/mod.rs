@@ -1,8 +1,12 @@
 //! HTTP routes: `query` (direct or queued answers), `results` (polling queued jobs), `health` (probes),
 //! `refusals` (404, 405, and JSON bodies for every error response), `head_limits` (414, 431), `body` (the
-//! whole body within one deadline).
+//! whole body within one deadline), `console` (the web console at `/`), `download` (`?download` file names and
+//! the answered-path header), `cors` (`--cors-origin`).
 
 pub mod body;
+pub mod console;
+pub mod cors;
+pub mod download;
 pub mod head_limits;
 pub mod health;
 pub mod metrics;
@@ -72,6 +76,8 @@ pub fn router(state: AppState, limits: RequestLimits, metrics_route: MetricsRout
         .merge(api)
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        // The console is a page, not an API call: outside the rate limit too.
+        .merge(console::routes())
         .fallback(refusals::not_found)
         // After the routes: it applies to the routes registered so far.
         .method_not_allowed_fallback(refusals::method_not_allowed)

@@ -20,7 +20,6 @@ use uuid::Uuid;
 
 use crate::error::ApiError;
 use crate::fair_use::Caller;
-use crate::routes::metrics::Answered;
 use crate::state::AppState;
 use airq_common::metrics::{JOBS_REFUSED, JOBS_SUBMITTED};
 
@@ -51,12 +50,15 @@ pub async fn get_query(
     headers: HeaderMap,
     params: Result<axum::extract::Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let axum::extract::Query(params) = params.map_err(|e| ApiError::BadRequest {
+    let axum::extract::Query(mut params) = params.map_err(|e| ApiError::BadRequest {
         field: None,
         message: e.body_text(),
     })?;
+    let download = super::download::take(&mut params);
     let query = Query::from_params(params.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
-    answer(state, caller, query, prefers_async(&headers)).await
+    let file_name = download.map(|asked| super::download::query_file_name(&query, &asked));
+    let response = answer(state, caller, query, prefers_async(&headers)).await?;
+    Ok(super::download::attach(response, file_name.as_deref()))
 }
 
 /// RFC 7240: `Prefer: respond-async` asks for the queued path even when a direct answer is possible.
@@ -118,9 +120,11 @@ async fn direct(
     let body = Body::from_stream(
         stream::once(async { Ok::<_, io::Error>(Bytes::from(head)) }).chain(rest),
     );
-    let mut response = ([(header::CONTENT_TYPE, CSV_CONTENT_TYPE)], body).into_response();
-    response.extensions_mut().insert(Answered::Direct);
-    Ok(response)
+    let response = ([(header::CONTENT_TYPE, CSV_CONTENT_TYPE)], body).into_response();
+    Ok(super::download::answered(
+        response,
+        super::download::Answered::Direct,
+    ))
 }
 
 /// Queues the query: its record goes into the shared result store first (so any gateway can answer for it
@@ -155,15 +159,17 @@ async fn enqueue(state: AppState, caller: Caller, query: Query) -> Result<Respon
     }
     queued?;
     metrics::counter!(JOBS_SUBMITTED).increment(1);
-    let mut response = pending(
+    let response = pending(
         StatusCode::ACCEPTED,
         id,
         "queued",
         state.settings.retry_after_secs,
         true,
     );
-    response.extensions_mut().insert(Answered::Queued);
-    Ok(response)
+    Ok(super::download::answered(
+        response,
+        super::download::Answered::Queued,
+    ))
 }
 
 /// Records the job, then queues it.

@@ -152,10 +152,11 @@ pub async fn get_result(
                 header::VARY,
                 header::HeaderValue::from_static("accept-encoding"),
             );
-            response
-                .extensions_mut()
-                .insert(crate::routes::metrics::Answered::Queued);
-            Ok(response)
+            let response = super::download::answered(response, super::download::Answered::Queued);
+            let file_name = params
+                .get(super::download::PARAM)
+                .map(|asked| super::download::result_file_name(id, asked));
+            Ok(super::download::attach(response, file_name.as_deref()))
         }
         JobStatus::Failed(failure) => Err(ApiError::JobFailed(failure)),
         JobStatus::Gone(reason) => Err(ApiError::Gone(reason)),

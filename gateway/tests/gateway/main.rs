@@ -3,7 +3,9 @@
 
 mod api;
 mod aws;
+mod browser;
 mod connections;
+mod console;
 mod durable;
 mod fair;
 mod hostile;
