@@ -71,6 +71,8 @@ fn print_banner(base: &str) {
          curl -X POST '{base}/api/query' -H 'Content-Type: application/json' \\\n       \
          -d '{{\"startDate\": \"2019-04-16 14:00:00\", \"endDate\": \"2019-04-16 15:00:00\", \"range\": \"Low\", \"minAqi\": 0, \"maxAqi\": 10}}'\n  \
          curl -i -H 'Prefer: respond-async' '{base}/api/query?start=2019-04-16&end=2019-04-17'   # 202 + Location\n  \
-         curl '{base}/results/<id>?wait=10s'\n"
+         curl '{base}/results/<id>?wait=10s'\n  \
+         curl '{base}/api/status'                 # data freshness, last ingest, queue, workers\n  \
+         curl '{base}/metrics'                    # Prometheus\n"
     );
 }

@@ -263,7 +263,7 @@ async fn ingest(
                 Err(e) => return mark_ready(&Err(e)),
             };
             let ingest = Ingest {
-                store: backends.store,
+                store: backends.store.clone(),
                 format: None,
                 country: String::new(),
                 batch,
@@ -277,6 +277,7 @@ async fn ingest(
                     &stop,
                 )
                 .await;
+            airq_master::schedule::after_run(backends.store.as_ref(), &outcome).await;
             mark_ready(&outcome);
         }
         IngestPlan::Source { source, every } => {

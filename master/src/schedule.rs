@@ -74,8 +74,7 @@ pub async fn run_on(
             }
         };
         let stopping = stop.is_cancelled();
-        record_metrics(&outcome);
-        note(ingest.store.as_ref(), &outcome).await;
+        after_run(ingest.store.as_ref(), &outcome).await;
         report(&outcome);
         let complete = match outcome {
             Ok(summary) => summary.is_complete(),
@@ -95,6 +94,13 @@ pub async fn run_on(
             _ = stop.cancelled() => return Ok(complete),
         }
     }
+}
+
+/// What follows every run, however it was started (a schedule, once, standalone's bundled sample): its
+/// metrics, and its note in the store.
+pub async fn after_run(store: &dyn ReadingStore, outcome: &Result<IngestSummary, IngestError>) {
+    record_metrics(outcome);
+    note(store, outcome).await;
 }
 
 /// Leaves the run's summary in the store, where every gateway's `/api/status` reads it. Best effort: a run

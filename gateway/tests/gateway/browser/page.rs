@@ -101,6 +101,26 @@ async fn a_direct_answer_shows_count_path_table_charts_and_download_with_nothing
         format!("attachment; filename=\"{name}\"").as_str()
     );
     assert_eq!(file.headers()["x-airq-answered"], "direct");
+    // The same bytes as the API gives for the query in the page's URL (its parameters are the API's).
+    let downloaded = file.bytes().await.expect("download body");
+    let api = console
+        .sys
+        .client
+        .get(
+            console
+                .sys
+                .url(&format!("/api/query?{}", url.query().unwrap_or(""))),
+        )
+        .send()
+        .await
+        .expect("api")
+        .bytes()
+        .await
+        .expect("api body");
+    assert!(
+        downloaded.len() > 100 && downloaded == api,
+        "the download is the API's answer"
+    );
 
     assert_eq!(console.console_errors().await, Vec::<String>::new());
     assert_eq!(console.foreign_requests().await, Vec::<String>::new());
