@@ -27,6 +27,7 @@ pub mod csv_out;
 pub mod defaults;
 pub mod feed;
 pub mod index;
+pub mod malloc;
 pub mod metrics;
 pub mod protocol;
 pub mod query;

@@ -5,8 +5,14 @@ use std::process::ExitCode;
 use airq_master::config::{Cli, Command};
 use clap::Parser;
 
+fn main() -> ExitCode {
+    // Before any thread or allocation of note: see `airq_common::malloc`.
+    airq_common::malloc::cap_arenas();
+    run_main()
+}
+
 #[tokio::main]
-async fn main() -> ExitCode {
+async fn run_main() -> ExitCode {
     let cli = Cli::parse();
     airq_common::telemetry::init(cli.log_format, airq_common::telemetry::SERVICE_LEVEL);
     let Command::Ingest(args) = cli.command;

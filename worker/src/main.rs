@@ -5,8 +5,14 @@ use airq_worker::{Worker, WorkerConfig};
 use anyhow::Context;
 use clap::Parser;
 
+fn main() -> ExitCode {
+    // Before any thread or allocation of note: see `airq_common::malloc`.
+    airq_common::malloc::cap_arenas();
+    run_main()
+}
+
 #[tokio::main]
-async fn main() -> ExitCode {
+async fn run_main() -> ExitCode {
     let config = WorkerConfig::parse();
     airq_common::telemetry::init(config.log_format, airq_common::telemetry::SERVICE_LEVEL);
     match run(config).await {

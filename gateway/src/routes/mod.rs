@@ -21,7 +21,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use axum::Router;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultOnFailure, TraceLayer};
 
 use crate::state::AppState;
 
@@ -43,15 +43,20 @@ pub enum MetricsRoute {
 }
 
 pub fn router(state: AppState, limits: RequestLimits, metrics_route: MetricsRoute) -> Router {
-    let trace = TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
-        // Spans are keyed by the route pattern, not the raw URI, so ids do not explode log cardinality.
-        let route = req
-            .extensions()
-            .get::<axum::extract::MatchedPath>()
-            .map(|p| p.as_str().to_string())
-            .unwrap_or_else(|| "unmatched".into());
-        tracing::info_span!("request", method = %req.method(), route = %route)
-    });
+    let trace = TraceLayer::new_for_http()
+        .make_span_with(|req: &axum::http::Request<_>| {
+            // Spans are keyed by the route pattern, not the raw URI, so ids do not explode log cardinality.
+            let route = req
+                .extensions()
+                .get::<axum::extract::MatchedPath>()
+                .map(|p| p.as_str().to_string())
+                .unwrap_or_else(|| "unmatched".into());
+            tracing::info_span!("request", method = %req.method(), route = %route)
+        })
+        // tower-http logs every 5xx at ERROR by default, which floods the log with expected answers (`/readyz`
+        // before the first ingest, a refusal at a bound); the causes that matter are logged where they happen
+        // (`ApiError`), and the metrics count every status.
+        .on_failure(DefaultOnFailure::new().level(tracing::Level::DEBUG));
     // The API routes need a key (when keys are on) and count against their client's rate; the probes never do
     // (a load balancer must always reach them).
     let mut api = Router::new()
