@@ -149,3 +149,46 @@ async fn status_tells_freshness_ingest_queue_and_workers() {
     assert_eq!(status["version"], env!("CARGO_PKG_VERSION"));
     system.shutdown().await.expect("stop");
 }
+
+/// The shipped alert rules and scrape configuration pass promtool, and every airq metric the dashboard and the
+/// alerts use is one the code declares (a renamed metric would otherwise leave a silent, empty panel).
+#[test]
+fn the_shipped_dashboard_alerts_and_scrape_config_match_the_code() {
+    let ops = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/ops");
+    for (what, file) in [("rules", "airq-alerts.yml"), ("config", "prometheus.yml")] {
+        let out = std::process::Command::new("promtool")
+            .args(["check", what])
+            .arg(ops.join(file))
+            .output()
+            .expect("promtool (scripts/promtool-setup)");
+        assert!(
+            out.status.success(),
+            "promtool check {what} {file}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let declared = include_str!("../../../common/src/metrics.rs");
+    let dashboard = std::fs::read_to_string(ops.join("grafana-dashboard.json")).expect("dashboard");
+    let parsed: Value = serde_json::from_str(&dashboard).expect("the dashboard is JSON");
+    assert!(parsed["panels"].as_array().is_some_and(|p| p.len() >= 10));
+    let alerts = std::fs::read_to_string(ops.join("airq-alerts.yml")).expect("alerts");
+    for text in [&dashboard, &alerts] {
+        let mut rest = text.as_str();
+        while let Some(at) = rest.find("airq_") {
+            let name: String = rest[at..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            rest = &rest[at + name.len()..];
+            let base = ["_bucket", "_count", "_sum"]
+                .iter()
+                .find_map(|s| name.strip_suffix(s))
+                .unwrap_or(&name);
+            assert!(
+                declared.contains(&format!("\"{base}\"")),
+                "{name} is used by docs/ops but not declared in common/src/metrics.rs"
+            );
+        }
+    }
+}
