@@ -222,6 +222,15 @@ impl ReadingStore for StopDuringWrite {
     async fn check(&self) -> Result<(), StoreError> {
         self.inner.check().await
     }
+    async fn stats(&self) -> Result<airq_common::store::StoreStats, StoreError> {
+        self.inner.stats().await
+    }
+    async fn note_ingest(&self, note: &airq_common::store::IngestNote) -> Result<(), StoreError> {
+        self.inner.note_ingest(note).await
+    }
+    async fn ingest_notes(&self) -> Result<airq_common::store::IngestNotes, StoreError> {
+        self.inner.ingest_notes().await
+    }
     fn describe(&self) -> String {
         self.inner.describe()
     }
