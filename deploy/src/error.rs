@@ -104,6 +104,13 @@ pub enum DeployError {
         #[source]
         source: crate::api_keys::KeysFileError,
     },
+    /// A local `--artifact` that is not a package made by `scripts/package`.
+    #[error("--artifact {artifact}: {source}")]
+    Artifact {
+        artifact: String,
+        #[source]
+        source: crate::package::PackageError,
+    },
     #[error("waited {waited:?} for {what}; it may still finish: run `airq-deploy status` to see")]
     Timeout {
         what: String,

@@ -66,6 +66,10 @@ pub async fn run_cli(
     if !needs_aws(&cli) {
         return run_without_aws(cli, out, shutdown).await;
     }
+    // A wrong artifact or keys file is refused before AWS is asked anything, even for credentials.
+    if let Command::Plan(args) | Command::Up { args, .. } = &cli.command {
+        up::check_inputs(args)?;
+    }
     let config = sdk_config(cli.region.clone()).await;
     check_config(&config).await?;
     run(cli, &config, out, shutdown).await
