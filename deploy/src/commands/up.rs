@@ -165,6 +165,7 @@ fn desired(
         min_workers: args.workers,
         allow_cidr: args.allow_cidr.clone(),
         ssh_cidr: args.ssh_cidr.clone(),
+        metrics_cidr: args.metrics_cidr.clone(),
         max_receives: args.max_receives,
         artifact,
         upload,
@@ -183,6 +184,7 @@ fn desired(
             master_source: args.master_source.clone(),
             master_every: args.master_every,
             api,
+            metrics: args.metrics_cidr.is_some(),
         },
     }
 }
