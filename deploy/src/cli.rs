@@ -100,6 +100,10 @@ pub struct UpArgs {
     /// Also open SSH (port 22) to this CIDR; closed unless given.
     #[arg(long, value_parser = parse_cidr)]
     pub ssh_cidr: Option<String>,
+    /// Run every role with --metrics-listen 0.0.0.0:9100 and open TCP 9100 to this CIDR only (your Prometheus);
+    /// without it no role serves a metrics port and 9100 stays closed.
+    #[arg(long, value_parser = parse_cidr)]
+    pub metrics_cidr: Option<String>,
     /// The airq binaries: an https:// URL of a .tar.gz with bin/airq-*, or a local file to upload to the
     /// stack's S3 bucket (scripts/package builds one).
     #[arg(long)]
@@ -260,6 +264,33 @@ mod tests {
     fn the_cli_is_consistent() {
         use clap::CommandFactory;
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn metrics_cidr_is_checked_like_the_others() {
+        let up = |cidr: &str| {
+            Cli::try_parse_from([
+                "airq-deploy",
+                "up",
+                "--allow-cidr",
+                "203.0.113.0/24",
+                "--artifact",
+                "x.tar.gz",
+                "--metrics-cidr",
+                cidr,
+            ])
+        };
+        let cli = up("192.0.2.0/28").expect("a CIDR");
+        let Command::Up { args, .. } = cli.command else {
+            panic!("not up")
+        };
+        assert_eq!(args.metrics_cidr.as_deref(), Some("192.0.2.0/28"));
+        let err = up("192.0.2.1/28").expect_err("host bits");
+        assert!(
+            err.to_string().contains("did you mean 192.0.2.0/28"),
+            "{err}"
+        );
+        assert!(up("prometheus.internal").is_err());
     }
 
     #[test]

@@ -73,6 +73,20 @@ pub enum DeployError {
         /// Throttling, a 5xx, a timeout or a broken connection: the same call may succeed later.
         transient: bool,
     },
+    /// Nothing on this machine says which AWS account or region to use (checked before the first call).
+    #[error("{}", no_aws_setup(*.region, *.credentials))]
+    NoAwsSetup {
+        /// Whether a region was found.
+        region: bool,
+        /// Whether credentials were found.
+        credentials: bool,
+    },
+    /// The credential chain found a source but could not use it (a broken profile, an expired SSO session).
+    #[error("the AWS credentials could not be loaded: {source}")]
+    CredentialChain {
+        #[source]
+        source: aws_credential_types::provider::error::CredentialsError,
+    },
     #[error("{resource}: {message}")]
     Unexpected { resource: String, message: String },
     #[error("{0}")]
@@ -89,6 +103,13 @@ pub enum DeployError {
         path: String,
         #[source]
         source: crate::api_keys::KeysFileError,
+    },
+    /// A local `--artifact` that is not a package made by `scripts/package`.
+    #[error("--artifact {artifact}: {source}")]
+    Artifact {
+        artifact: String,
+        #[source]
+        source: crate::package::PackageError,
     },
     #[error("waited {waited:?} for {what}; it may still finish: run `airq-deploy status` to see")]
     Timeout {
@@ -107,6 +128,21 @@ pub enum DeployError {
         #[source]
         source: std::io::Error,
     },
+}
+
+/// The one sentence for a machine without an AWS set-up: what is missing and how to set it.
+fn no_aws_setup(region: bool, credentials: bool) -> String {
+    const CREDENTIALS: &str =
+        "set AWS_PROFILE to a profile made with `aws configure` (or run `aws sso login`, \
+                               or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)";
+    const REGION: &str = "set AWS_REGION (or a region in your AWS profile) or pass --region";
+    match (region, credentials) {
+        (false, false) => {
+            format!("no AWS credentials and no AWS region found: {CREDENTIALS}, and {REGION}")
+        }
+        (true, false) => format!("no AWS credentials found: {CREDENTIALS}"),
+        _ => format!("no AWS region found: {REGION}"),
+    }
 }
 
 /// Error codes that mean "the identity may not do this".

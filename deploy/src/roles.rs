@@ -9,6 +9,10 @@ use crate::userdata::Bootstrap;
 /// The live Sensor.Community feed (all sensors, last 5 minutes), the master's default source.
 pub const LIVE_FEED: &str = "https://data.sensor.community/static/v2/data.json";
 
+/// The port every role serves Prometheus metrics on with `up --metrics-cidr`: the node-exporter convention,
+/// and what the shipped scrape configuration (`docs/ops/prometheus.yml`) finds instances on.
+pub const METRICS_PORT: u16 = 9100;
+
 /// Options of the roles themselves (as opposed to where they run).
 #[derive(Debug, Clone, PartialEq)]
 pub struct RoleOptions {
@@ -24,6 +28,9 @@ pub struct RoleOptions {
     pub master_every: Duration,
     /// Who may use the gateways.
     pub api: GatewayAccess,
+    /// Every role serves metrics on `0.0.0.0:`[`METRICS_PORT`] (`--metrics-listen`); off unless
+    /// `--metrics-cidr` is given, so a stack without it renders exactly as before.
+    pub metrics: bool,
 }
 
 impl RoleOptions {
@@ -37,6 +44,7 @@ impl RoleOptions {
             master_source: LIVE_FEED.to_string(),
             master_every: Duration::from_secs(300),
             api,
+            metrics: false,
         }
     }
 }
@@ -69,7 +77,7 @@ pub fn bootstrap(
         ("AIRQ_STORE".to_string(), store),
     ];
     let mut api_keys = None;
-    let (args, stop_timeout) = match role {
+    let (mut args, stop_timeout) = match role {
         Role::Gateway => {
             environment.push(("AIRQ_QUEUE".into(), queue));
             environment.push(("AIRQ_RESULTS".into(), results));
@@ -109,6 +117,10 @@ pub fn bootstrap(
             Duration::from_secs(60),
         ),
     };
+    if options.metrics {
+        // Last, so that the master's `ingest` subcommand takes it like its other options.
+        args.extend(["--metrics-listen".into(), format!("0.0.0.0:{METRICS_PORT}")]);
+    }
     Bootstrap {
         stack: stack.clone(),
         role,
@@ -162,6 +174,33 @@ mod tests {
                 script.contains(results),
                 role != Role::Master,
                 "{role}: {script}"
+            );
+        }
+    }
+
+    /// `--metrics-cidr`: every role serves metrics on the metrics port; without it no role gets the flag.
+    #[test]
+    fn metrics_listen_only_when_asked() {
+        let stack: StackName = "prod".parse().expect("valid");
+        let artifact = ArtifactLocation {
+            url: "https://example.org/a.tar.gz".into(),
+            sha256: None,
+        };
+        let off = RoleOptions::new(GatewayAccess::Open);
+        let on = RoleOptions {
+            metrics: true,
+            ..off.clone()
+        };
+        for role in Role::ALL {
+            let of = |options: &RoleOptions| {
+                bootstrap(&stack, "eu-west-1", "b", role, options, &artifact).args
+            };
+            assert!(!of(&off).iter().any(|a| a.contains("metrics")), "{role}");
+            let args = of(&on);
+            assert_eq!(
+                args[args.len() - 2..],
+                ["--metrics-listen", "0.0.0.0:9100"],
+                "{role}"
             );
         }
     }

@@ -6,7 +6,8 @@ use anyhow::Context;
 
 use crate::config::{Cli, Command};
 
-/// Runs what the command line asks; the exit code is 1 when a `--fail-if` condition holds.
+/// Runs what the command line asks; the exit code is 1 when no request succeeded (in any scenario of a sweep) or
+/// a `--fail-if` condition holds.
 pub async fn main(cli: Cli) -> anyhow::Result<ExitCode> {
     match (cli.command, cli.load) {
         (Some(Command::Sweep(args)), _) => {
@@ -20,6 +21,14 @@ pub async fn main(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             if let Some(path) = &args.plot {
                 crate::plot::sweep(path, &rows)?;
+            }
+            let empty: Vec<String> = rows
+                .iter()
+                .filter_map(|(name, r)| r.nothing_succeeded().map(|why| format!("{name}: {why}")))
+                .collect();
+            if !empty.is_empty() {
+                println!("FAILED: {}", empty.join("; "));
+                return Ok(ExitCode::from(1));
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -66,6 +75,10 @@ pub async fn main(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             if let Some(path) = &args.plot {
                 crate::plot::run(path, &report, &timeline)?;
+            }
+            if let Some(why) = report.nothing_succeeded() {
+                println!("FAILED: {why}");
+                return Ok(ExitCode::from(1));
             }
             let tripped: Vec<String> = thresholds.iter().filter_map(|t| t.check(&report)).collect();
             if tripped.is_empty() {

@@ -78,7 +78,7 @@ impl fmt::Debug for ApiKey {
 
 impl ApiKey {
     /// `Authorization: Bearer <key>`, marked sensitive so the HTTP stack does not show it either.
-    fn authorization(&self) -> HeaderValue {
+    pub(crate) fn authorization(&self) -> HeaderValue {
         let mut value = HeaderValue::from_str(&format!("Bearer {}", self.0))
             .expect("printable ASCII without spaces, checked by from_str, is a valid header value");
         value.set_sensitive(true);

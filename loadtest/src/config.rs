@@ -96,9 +96,10 @@ pub struct MixArgs {
     /// Query bodies, one legacy JSON object per line.
     #[arg(long)]
     pub queries: Option<PathBuf>,
-    /// Built-in generator: the data's time span, START,END (RFC 3339).
-    #[arg(long, default_value = "2019-04-16T00:00:00Z,2019-04-17T00:00:00Z")]
-    pub span: String,
+    /// Built-in generator: the data's time span, START,END (RFC 3339). Default: the target's data, from its
+    /// /api/status (oldest to newest reading); the sample day 2019-04-16 if that cannot be read.
+    #[arg(long)]
+    pub span: Option<String>,
     /// Built-in generator: each query's window (its selectivity in time).
     #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
     pub window: Duration,

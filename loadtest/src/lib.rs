@@ -3,6 +3,7 @@
 //! Layout: [`config`] (command line), [`queries`] (the query mix), [`client`] (one request under airq's
 //! protocol: direct `200`, or `202` then polling), [`drive`] (closed and open loop), [`report`] (HdrHistogram
 //! percentiles, summary, JSON schema `airq-loadtest/1`), [`thresholds`] (`--fail-if`), [`plot`] (SVG),
+//! [`span`] (the generated queries' time span: `--span`, or the target's data from `/api/status`),
 //! [`ceiling`] (a minimal hyper server for the ratio benchmark), [`slow`] (misbehaving clients for the soak).
 
 pub mod ceiling;
@@ -14,31 +15,24 @@ pub mod plot;
 pub mod queries;
 pub mod report;
 pub mod slow;
+pub mod span;
 pub mod thresholds;
 
 use std::sync::Arc;
 
 use anyhow::Context;
 
-use crate::client::Client;
+use crate::client::{ApiKey, Client};
 use crate::config::{LoadArgs, MixArgs, SweepArgs};
 use crate::drive::Load;
 use crate::queries::{GeneratorSpec, QueryMix};
 use crate::report::{Report, RunInfo};
 
-/// Builds the query mix from a file or the generator.
-pub fn mix(args: &MixArgs) -> anyhow::Result<QueryMix> {
+/// Builds the query mix from a file or the generator over `span` (first and last second of the data).
+pub fn mix(args: &MixArgs, span: (i64, i64)) -> anyhow::Result<QueryMix> {
     if let Some(path) = &args.queries {
         return Ok(QueryMix::from_file(path)?);
     }
-    let (first, last) = args
-        .span
-        .split_once(',')
-        .context("--span must be START,END")?;
-    let parse = |t: &str| {
-        airq_common::time::parse_query_timestamp(t)
-            .with_context(|| format!("--span: {t:?} is not a timestamp"))
-    };
     let countries = args
         .countries
         .split(',')
@@ -47,12 +41,31 @@ pub fn mix(args: &MixArgs) -> anyhow::Result<QueryMix> {
         .map(str::to_string)
         .collect();
     Ok(QueryMix::generate(&GeneratorSpec {
-        span: (parse(first)?, parse(last)?),
+        span,
         window_secs: args.window.as_secs() as i64,
         countries,
         count: args.distinct,
         seed: args.seed,
     }))
+}
+
+/// The generator's span for a run against `url`: `--span`, else the target's data (see [`span`]). Says on stderr
+/// which span a run without `--span` uses. A `--queries` file needs no span, and the target is not asked.
+pub async fn mix_span(
+    args: &MixArgs,
+    url: &str,
+    api_key: Option<&ApiKey>,
+) -> anyhow::Result<(i64, i64)> {
+    if args.queries.is_some() {
+        return Ok(span::DEFAULT_SPAN);
+    }
+    let (span, origin) = span::resolve(args.span.as_deref(), url, api_key)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    if let Some(note) = span::note(span, &origin) {
+        eprintln!("{note}");
+    }
+    Ok(span)
 }
 
 /// One run (closed loop with `-n`, otherwise open loop). Returns the report and the per-request timeline.
@@ -73,9 +86,10 @@ pub async fn run(args: &LoadArgs) -> anyhow::Result<(Report, Vec<(f64, f64)>)> {
         (0.0..=1.0).contains(&args.prefer_async),
         "--prefer-async must be a share between 0 and 1"
     );
+    let span = mix_span(&args.mix, url, args.api_key.as_ref()).await?;
     let load = Load {
         client: Arc::new(client),
-        mix: Arc::new(mix(&args.mix)?),
+        mix: Arc::new(mix(&args.mix, span)?),
         show_progress: !args.quiet,
         max_time: args.max_time,
     };
@@ -131,6 +145,12 @@ pub async fn run(args: &LoadArgs) -> anyhow::Result<(Report, Vec<(f64, f64)>)> {
 /// Runs the closed-loop scenarios one after another.
 pub async fn sweep(args: &SweepArgs) -> anyhow::Result<Vec<(String, Report)>> {
     let mut rows = Vec::new();
+    // Asked once: every scenario queries the same span.
+    let span = mix_span(&args.mix, &args.url, args.api_key.as_ref()).await?;
+    let mix_args = MixArgs {
+        span: Some(span::format(span)),
+        ..args.mix.clone()
+    };
     for scenario in args
         .scenarios
         .split(',')
@@ -153,7 +173,7 @@ pub async fn sweep(args: &SweepArgs) -> anyhow::Result<Vec<(String, Report)>> {
             rate: None,
             duration: std::time::Duration::from_secs(10),
             max_in_flight: 10_000,
-            mix: args.mix.clone(),
+            mix: mix_args.clone(),
             poll: args.poll,
             timeout: args.timeout,
             max_time: args.max_time,

@@ -185,6 +185,46 @@ pub struct Report {
 }
 
 impl Report {
+    /// Why this run measured nothing, if it did not: no request succeeded (all failed, or none was sent). Such a
+    /// run fails (exit status 1) even without `--fail-if`: its latencies are those of errors, or there are none,
+    /// and a script that reads only the exit status must not take it for a measurement.
+    pub fn nothing_succeeded(&self) -> Option<String> {
+        if self.ok > 0 {
+            return None;
+        }
+        let connect = self.errors.get(&ErrorClass::Connect).copied().unwrap_or(0);
+        Some(if self.completed == 0 {
+            "no request completed".to_string()
+        } else if connect == self.completed {
+            format!(
+                "could not connect to {}: all {} requests failed to connect (is the gateway running there?)",
+                self.run.target, self.completed
+            )
+        } else {
+            format!(
+                "no request succeeded: all {} failed ({})",
+                self.completed,
+                self.error_list().join(", ")
+            )
+        })
+    }
+
+    /// `class: count` for each error class.
+    fn error_list(&self) -> Vec<String> {
+        self.errors
+            .iter()
+            .map(|(k, v)| {
+                format!(
+                    "{}: {v}",
+                    serde_json::to_value(k)
+                        .ok()
+                        .and_then(|v| v.as_str().map(String::from))
+                        .unwrap_or_default()
+                )
+            })
+            .collect()
+    }
+
     /// The human-readable summary.
     pub fn summary(&self) -> String {
         let mut s = String::new();
@@ -242,19 +282,7 @@ impl Report {
                 codes.join(", ")
             }
         );
-        let errors: Vec<String> = self
-            .errors
-            .iter()
-            .map(|(k, v)| {
-                format!(
-                    "{}: {v}",
-                    serde_json::to_value(k)
-                        .ok()
-                        .and_then(|v| v.as_str().map(String::from))
-                        .unwrap_or_default()
-                )
-            })
-            .collect();
+        let errors = self.error_list();
         let _ = writeln!(
             s,
             "  errors:   {}",

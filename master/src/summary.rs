@@ -23,6 +23,14 @@ pub struct Damage {
 }
 
 impl Damage {
+    /// Where: the source, and the byte offset when known.
+    fn at(&self) -> String {
+        match self.offset {
+            Some(offset) => format!("{} at byte {offset}", self.source),
+            None => self.source.clone(),
+        }
+    }
+
     pub fn from_feed(source: &str, damage: &FeedDamage) -> Damage {
         let kind = match damage.kind {
             DamageKind::Empty => "empty",
@@ -157,14 +165,13 @@ impl fmt::Display for IngestSummary {
                 writeln!(f, "    {reason:<20} {n}")?;
             }
         }
-        for d in &self.damage {
-            match d.offset {
-                Some(offset) => writeln!(
-                    f,
-                    "  DAMAGED ({}): {} at byte {offset}: {}",
-                    d.kind, d.source, d.message
-                )?,
-                None => writeln!(f, "  DAMAGED ({}): {}: {}", d.kind, d.source, d.message)?,
+        for group in damage_by_kind(&self.damage) {
+            if group.len() <= LISTED {
+                for d in group {
+                    writeln!(f, "  DAMAGED ({}): {}: {}", d.kind, d.at(), d.message)?;
+                }
+            } else {
+                summarise(f, &group)?;
             }
         }
         if self.interrupted {
@@ -182,5 +189,107 @@ impl fmt::Display for IngestSummary {
             self.records_per_sec,
             self.readings_per_sec
         )
+    }
+}
+
+/// Damage of one kind is listed file by file up to this many files; more are one line with a count and the
+/// first few. A wrong `--format` on a folder damages every file the same way, and 162 identical lines would
+/// hide everything else the summary says. `--json` always lists every one.
+const LISTED: usize = 3;
+
+/// The damage grouped by kind, in the order each kind first appears.
+fn damage_by_kind(damage: &[Damage]) -> Vec<Vec<&Damage>> {
+    let mut groups: Vec<Vec<&Damage>> = Vec::new();
+    for d in damage {
+        match groups.iter_mut().find(|g| g[0].kind == d.kind) {
+            Some(group) => group.push(d),
+            None => groups.push(vec![d]),
+        }
+    }
+    groups
+}
+
+/// One line for many files damaged the same way: the count, the message (the first file's, when they differ),
+/// and the first [`LISTED`] files.
+fn summarise(f: &mut fmt::Formatter<'_>, group: &[&Damage]) -> fmt::Result {
+    let first = group[0];
+    let same = group.iter().all(|d| d.message == first.message);
+    let first_few: Vec<String> = group.iter().take(LISTED).map(|d| d.at()).collect();
+    writeln!(
+        f,
+        "  DAMAGED ({}) in {} files: {}{} (first: {}; {} more; --json lists every one)",
+        first.kind,
+        group.len(),
+        first.message,
+        if same { "" } else { ", and other messages" },
+        first_few.join(", "),
+        group.len() - first_few.len()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn damage(kind: &'static str, source: &str, message: &str) -> Damage {
+        Damage {
+            source: source.to_string(),
+            offset: Some(0),
+            kind,
+            message: message.to_string(),
+        }
+    }
+
+    /// 162 files damaged the same way are one line; a kind seen in a few files keeps a line per file; the JSON
+    /// summary keeps every one.
+    #[test]
+    fn repeated_damage_is_one_line_and_the_json_keeps_all() {
+        let mut summary = IngestSummary::default();
+        for n in 0..162 {
+            summary.damage.push(damage(
+                "not_an_array",
+                &format!("archive/f{n}.csv"),
+                "expected a JSON array",
+            ));
+        }
+        summary
+            .damage
+            .push(damage("truncated", "archive/cut.csv", "cut off"));
+        let text = summary.to_string();
+        let damaged: Vec<&str> = text.lines().filter(|l| l.contains("DAMAGED")).collect();
+        assert_eq!(
+            damaged,
+            [
+                "  DAMAGED (not_an_array) in 162 files: expected a JSON array (first: archive/f0.csv at byte 0, \
+                 archive/f1.csv at byte 0, archive/f2.csv at byte 0; 159 more; --json lists every one)",
+                "  DAMAGED (truncated): archive/cut.csv at byte 0: cut off",
+            ]
+        );
+        let json = serde_json::to_value(&summary).expect("json");
+        assert_eq!(json["damage"].as_array().map(Vec::len), Some(163));
+    }
+
+    #[test]
+    fn a_few_files_keep_a_line_each_and_differing_messages_are_said() {
+        let mut summary = IngestSummary {
+            damage: (0..LISTED)
+                .map(|n| damage("truncated", &format!("f{n}.csv"), "cut off"))
+                .collect(),
+            ..Default::default()
+        };
+        let text = summary.to_string();
+        assert_eq!(
+            text.matches("DAMAGED (truncated): f").count(),
+            LISTED,
+            "{text}"
+        );
+        summary
+            .damage
+            .push(damage("truncated", "g.csv", "cut off elsewhere"));
+        let text = summary.to_string();
+        assert!(
+            text.contains("DAMAGED (truncated) in 4 files: cut off, and other messages (first: "),
+            "{text}"
+        );
     }
 }

@@ -98,7 +98,8 @@ impl Emulator {
         }
     }
 
-    /// SDK configuration pointing at the emulator, with dummy credentials (the emulator accepts any).
+    /// SDK configuration pointing at the emulator, with dummy credentials (the emulator accepts any). Region and
+    /// credentials are given, so the loader never asks the instance metadata service for them.
     pub async fn sdk_config(&self) -> SdkConfig {
         aws_config::defaults(BehaviorVersion::latest())
             .endpoint_url(&self.endpoint)
@@ -108,13 +109,16 @@ impl Emulator {
             .await
     }
 
-    /// Environment for child processes (gateways, workers) so that the default chain finds the emulator.
+    /// Environment for child processes (gateways, workers) so that the default chain finds the emulator. The
+    /// instance metadata service is turned off as a guard: a test must never wait on, or reach, the link-local
+    /// metadata address (169.254.169.254) when some code path loads the chain for something the rest left out.
     pub fn env(&self) -> Vec<(&'static str, String)> {
         vec![
             ("AWS_ENDPOINT_URL", self.endpoint.clone()),
             ("AWS_REGION", "us-east-1".into()),
             ("AWS_ACCESS_KEY_ID", "testing".into()),
             ("AWS_SECRET_ACCESS_KEY", "testing".into()),
+            ("AWS_EC2_METADATA_DISABLED", "true".into()),
         ]
     }
 

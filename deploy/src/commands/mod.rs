@@ -37,6 +37,99 @@ mod up;
 pub use scale::policy;
 pub use up::prepare;
 
+/// Whether a command uses AWS at all. The local provider runs processes on this machine, the trust policy is a
+/// constant, and an instance or operator policy with `--account` and a region given needs no lookup: those
+/// never load the AWS configuration, which off EC2 would probe the instance metadata address (169.254.169.254)
+/// for a region and credentials and log each failed probe.
+pub fn needs_aws(cli: &Cli) -> bool {
+    match (&cli.provider, &cli.command) {
+        (Provider::Local, _) => false,
+        (Provider::Aws, Command::IamPolicy { trust: true, .. }) => false,
+        (
+            Provider::Aws,
+            Command::IamPolicy {
+                account: Some(_), ..
+            },
+        ) => cli.region.is_none(),
+        (Provider::Aws, _) => true,
+    }
+}
+
+/// Runs a parsed command line as the binary does: the AWS configuration is loaded only for a command that uses
+/// AWS ([`needs_aws`]), and then checked for a region and credentials before anything is done, so that a
+/// machine without them gets one sentence saying how to set them instead of the first call's failure.
+pub async fn run_cli(
+    cli: Cli,
+    out: &mut (dyn Write + Send),
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), DeployError> {
+    if !needs_aws(&cli) {
+        return run_without_aws(cli, out, shutdown).await;
+    }
+    // A wrong artifact or keys file is refused before AWS is asked anything, even for credentials.
+    if let Command::Plan(args) | Command::Up { args, .. } = &cli.command {
+        up::check_inputs(args)?;
+    }
+    let config = sdk_config(cli.region.clone()).await;
+    check_config(&config).await?;
+    run(cli, &config, out, shutdown).await
+}
+
+/// The commands [`needs_aws`] lets run without an AWS configuration.
+async fn run_without_aws(
+    cli: Cli,
+    out: &mut (dyn Write + Send),
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), DeployError> {
+    match (cli.provider, cli.command) {
+        (Provider::Local, command) => {
+            local::run(&cli.stack, &cli.local, command, cli.json, out, shutdown).await
+        }
+        (
+            Provider::Aws,
+            Command::IamPolicy {
+                account,
+                trust,
+                operator,
+            },
+        ) => {
+            let region = cli.region.unwrap_or_default();
+            let account = account.unwrap_or_default();
+            print_policy(&cli.stack, &region, &account, trust, operator, out)
+        }
+        (Provider::Aws, _) => Err(DeployError::Invalid(
+            "this command needs AWS: run it through run_cli or run".into(),
+        )),
+    }
+}
+
+/// Checks that the configuration has a region and that its credential chain yields credentials. Off EC2 with
+/// nothing configured, the chain ends at the instance metadata service, which does not answer there.
+pub async fn check_config(config: &SdkConfig) -> Result<(), DeployError> {
+    use aws_credential_types::provider::error::CredentialsError;
+    use aws_credential_types::provider::ProvideCredentials as _;
+
+    let region = config.region().is_some();
+    let credentials = match config.credentials_provider() {
+        None => Err(None),
+        Some(provider) => match provider.provide_credentials().await {
+            Ok(_) => Ok(()),
+            Err(CredentialsError::CredentialsNotLoaded(_)) => Err(None),
+            Err(e) => Err(Some(e)),
+        },
+    };
+    match (region, credentials) {
+        (true, Ok(())) => Ok(()),
+        // A chain that found a source but could not use it (a broken profile, an expired SSO session): its
+        // own message says what is wrong.
+        (_, Err(Some(source))) => Err(DeployError::CredentialChain { source }),
+        (region, credentials) => Err(DeployError::NoAwsSetup {
+            region,
+            credentials: credentials.is_ok(),
+        }),
+    }
+}
+
 /// The SDK configuration: the default chain, with the region override if given, and a standard retry policy.
 pub async fn sdk_config(region: Option<String>) -> SdkConfig {
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
@@ -114,13 +207,25 @@ async fn iam_policy(
         None if trust => String::new(),
         None => aws.account_id().await?,
     };
-    let scope = iam::Scope::new(&aws.region, &account);
+    print_policy(&aws.stack, &aws.region, &account, trust, operator, out)
+}
+
+/// Prints one policy for a stack in a region and account (the trust policy uses neither).
+fn print_policy(
+    stack: &crate::stack::StackName,
+    region: &str,
+    account: &str,
+    trust: bool,
+    operator: bool,
+    out: &mut (dyn Write + Send),
+) -> Result<(), DeployError> {
+    let scope = iam::Scope::new(region, account);
     let policy = if trust {
         iam::trust_policy()
     } else if operator {
-        iam::operator_policy(&aws.stack, &scope)
+        iam::operator_policy(stack, &scope)
     } else {
-        iam::instance_policy(&aws.stack, &scope)
+        iam::instance_policy(stack, &scope)
     };
     say!(
         out,

@@ -15,13 +15,6 @@ use crate::error::DeployError;
 use crate::plan::{self, Desired, LaunchSettings, Observed, Plan, Upload};
 use crate::roles::{ArtifactLocation, RoleOptions};
 
-/// Whether `--artifact` names a local file (to upload) rather than a URL.
-fn is_local_artifact(artifact: &str) -> bool {
-    !["https://", "http://", "s3://"]
-        .iter()
-        .any(|p| artifact.starts_with(p))
-}
-
 /// `--artifact-sha256`, lower-cased, if given; an error if it is not a hex SHA-256.
 fn given_sha256(args: &UpArgs) -> Result<Option<String>, DeployError> {
     if let Some(sha) = &args.artifact_sha256 {
@@ -37,11 +30,19 @@ fn given_sha256(args: &UpArgs) -> Result<Option<String>, DeployError> {
         .map(|s| s.to_ascii_lowercase()))
 }
 
-/// The artifact as instances will fetch it, and the upload it needs (for a local file, to `bucket`).
-fn artifact(
-    args: &UpArgs,
-    bucket: Option<&str>,
-) -> Result<(ArtifactLocation, Option<Upload>), DeployError> {
+/// `--artifact`, checked: an https URL instances fetch, or a local package to upload.
+enum Artifact {
+    Url(ArtifactLocation),
+    Local {
+        path: PathBuf,
+        sha256: String,
+        size: u64,
+    },
+}
+
+/// Checks `--artifact` without AWS: a URL's scheme, or that a local file is a package made by
+/// `scripts/package` (see [`crate::package`]) whose checksum matches `--artifact-sha256` if given.
+fn check_artifact(args: &UpArgs) -> Result<Artifact, DeployError> {
     let a = args.artifact.as_str();
     let sha = given_sha256(args)?;
     if a.starts_with("s3://") {
@@ -51,30 +52,22 @@ fn artifact(
         )));
     }
     if a.starts_with("https://") {
-        return Ok((
-            ArtifactLocation {
-                url: a.to_string(),
-                sha256: sha,
-            },
-            None,
-        ));
+        return Ok(Artifact::Url(ArtifactLocation {
+            url: a.to_string(),
+            sha256: sha,
+        }));
     }
     if a.starts_with("http://") {
         return Err(DeployError::Invalid(format!(
             "--artifact {a}: plain http is refused (the binaries would travel unauthenticated); use https:// or a local file"
         )));
     }
-    local_artifact(a, sha.as_deref(), bucket)
-}
-
-/// A local artifact file: its checksum (which must match `sha` if given) and its upload to `bucket`.
-fn local_artifact(
-    a: &str,
-    sha: Option<&str>,
-    bucket: Option<&str>,
-) -> Result<(ArtifactLocation, Option<Upload>), DeployError> {
     let path = PathBuf::from(a);
     let (sum, size) = aws::artifact::checksum(&path)?;
+    crate::package::check(&path, &sum).map_err(|source| DeployError::Artifact {
+        artifact: a.to_string(),
+        source,
+    })?;
     if let Some(given) = sha {
         if given != sum {
             return Err(DeployError::Invalid(format!(
@@ -82,36 +75,58 @@ fn local_artifact(
             )));
         }
     }
-    let key = aws::artifact::key_for(&sum);
-    let bucket = bucket.unwrap_or_default().to_string();
-    Ok((
-        ArtifactLocation {
-            url: format!("s3://{bucket}/{key}"),
-            sha256: Some(sum),
-        },
-        Some(Upload {
-            path,
-            bucket,
-            key,
-            size,
-        }),
-    ))
+    Ok(Artifact::Local {
+        path,
+        sha256: sum,
+        size,
+    })
 }
 
-/// Observes the stack and builds what is asked of it. Who may use the gateways is settled first, before any
-/// AWS call: without `--api-keys` or `--no-api-keys`, or with a bad keys file, nothing is looked at or made.
+/// The artifact as instances will fetch it, and the upload a local one needs (to `bucket`).
+fn locate(artifact: Artifact, bucket: &str) -> (ArtifactLocation, Option<Upload>) {
+    match artifact {
+        Artifact::Url(location) => (location, None),
+        Artifact::Local { path, sha256, size } => {
+            let key = aws::artifact::key_for(&sha256);
+            (
+                ArtifactLocation {
+                    url: format!("s3://{bucket}/{key}"),
+                    sha256: Some(sha256),
+                },
+                Some(Upload {
+                    path,
+                    bucket: bucket.to_string(),
+                    key,
+                    size,
+                }),
+            )
+        }
+    }
+}
+
+/// What `plan` and `up` check before any AWS call, so that a wrong artifact or keys file is refused at once:
+/// the artifact (see [`check_artifact`]) and who may use the gateways (without `--api-keys` or
+/// `--no-api-keys`, or with a bad keys file, nothing is looked at or made).
+pub fn check_inputs(args: &UpArgs) -> Result<(), DeployError> {
+    check_artifact(args)?;
+    GatewayAccess::from_flags(args.api_keys.as_deref(), args.no_api_keys)?;
+    Ok(())
+}
+
+/// Observes the stack and builds what is asked of it. The artifact and the gateways' access are settled first,
+/// before any AWS call ([`check_inputs`]).
 pub async fn prepare(aws: &Aws, args: &UpArgs) -> Result<(Desired, Observed), DeployError> {
+    let artifact = check_artifact(args)?;
     let api = GatewayAccess::from_flags(args.api_keys.as_deref(), args.no_api_keys)?;
     if let Some(ami) = &args.ami {
         aws::ec2::check_image(aws, ami).await?;
     }
     // The artifact's key depends on its checksum only; its bucket on what exists.
-    let new_bucket = if is_local_artifact(&args.artifact) {
-        Some(aws::artifact::bucket_name(aws).await?)
-    } else {
-        None
+    let new_bucket = match artifact {
+        Artifact::Local { .. } => aws::artifact::bucket_name(aws).await?,
+        Artifact::Url(_) => String::new(),
     };
-    let (mut artifact, mut upload) = artifact(args, new_bucket.as_deref())?;
+    let (mut artifact, mut upload) = locate(artifact, &new_bucket);
     let results_bucket = aws::results::bucket_name(aws).await?;
     let lookups = Lookups {
         results_bucket: results_bucket.clone(),
@@ -150,6 +165,7 @@ fn desired(
         min_workers: args.workers,
         allow_cidr: args.allow_cidr.clone(),
         ssh_cidr: args.ssh_cidr.clone(),
+        metrics_cidr: args.metrics_cidr.clone(),
         max_receives: args.max_receives,
         artifact,
         upload,
@@ -168,6 +184,7 @@ fn desired(
             master_source: args.master_source.clone(),
             master_every: args.master_every,
             api,
+            metrics: args.metrics_cidr.is_some(),
         },
     }
 }

@@ -19,6 +19,8 @@ pub struct Desired {
     pub allow_cidr: String,
     /// CIDR allowed to reach port 22; SSH is closed unless this is set.
     pub ssh_cidr: Option<String>,
+    /// CIDR allowed to reach every role's metrics port (`--metrics-cidr`); closed unless this is set.
+    pub metrics_cidr: Option<String>,
     /// Receives before a request moves to the dead-letter queue.
     pub max_receives: u32,
     pub artifact: ArtifactLocation,

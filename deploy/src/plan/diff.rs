@@ -128,7 +128,8 @@ fn artifact(desired: &Desired, observed: &Observed, plan: &mut Plan) {
 }
 
 /// The rules a security group should have: the gateways' opens exactly the gateway port to the allowed CIDR;
-/// the master's and workers' opens nothing; both open SSH only when asked.
+/// the master's and workers' opens nothing; both open SSH, and the metrics port (every role serves metrics
+/// there), only when asked.
 fn wanted_rules(desired: &Desired, kind: GroupKind) -> Vec<Ingress> {
     let mut wanted = Vec::new();
     if kind == GroupKind::Gateway {
@@ -136,6 +137,9 @@ fn wanted_rules(desired: &Desired, kind: GroupKind) -> Vec<Ingress> {
     }
     if let Some(cidr) = &desired.ssh_cidr {
         wanted.push(Ingress::tcp(22, cidr));
+    }
+    if let Some(cidr) = &desired.metrics_cidr {
+        wanted.push(Ingress::tcp(crate::roles::METRICS_PORT, cidr));
     }
     wanted
 }

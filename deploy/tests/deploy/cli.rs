@@ -225,3 +225,67 @@ fn down_at_a_terminal_removes_only_after_the_stack_name_is_typed() {
         "{status}"
     );
 }
+
+/// `plan --artifact README.md` is refused before anything else, naming what is wrong, and so is a tarball that
+/// lacks a binary or its `.sha256`. Refused before AWS is asked anything: with no AWS set-up at all the error
+/// is still about the artifact, not the credentials.
+#[test]
+fn plan_refuses_an_artifact_that_is_not_a_package() {
+    let readme = concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let partial = crate::support::package_of(
+        &dir.path().join("partial.tar.gz"),
+        &["bin/airq-gateway", "bin/airq-worker", "README.md"],
+    );
+    let unsummed = crate::support::artifact_file(dir.path());
+    std::fs::remove_file(airq_deploy::package::checksum_path(&unsummed)).expect("rm .sha256");
+    for (artifact, expected) in [
+        (
+            readme.to_string(),
+            format!(
+                "airq-deploy: --artifact {readme}: it is not a gzip-compressed tar (.tar.gz); scripts/package \
+                 makes one"
+            ),
+        ),
+        (
+            partial.display().to_string(),
+            format!(
+                "airq-deploy: --artifact {}: it lacks bin/airq-master: not a package made by scripts/package",
+                partial.display()
+            ),
+        ),
+        (
+            unsummed.display().to_string(),
+            format!(
+                "airq-deploy: --artifact {0}: {0}.sha256 is not beside it: scripts/package writes the package's \
+                 SHA-256 there",
+                unsummed.display()
+            ),
+        ),
+    ] {
+        let args = [
+            "plan",
+            "--allow-cidr",
+            "10.0.0.0/8",
+            "--artifact",
+            &artifact,
+            "--no-api-keys",
+        ];
+        // On the emulator, and on a machine with no AWS set-up at all.
+        let mut bare = Command::new(env!("CARGO_BIN_EXE_airq-deploy"));
+        bare.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", dir.path())
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .stdin(Stdio::null());
+        for mut command in [airq_deploy(), bare] {
+            let out = command.args(args).output().expect("run");
+            assert_eq!(out.status.code(), Some(1), "{artifact}");
+            assert_eq!(
+                String::from_utf8_lossy(&out.stderr).trim_end(),
+                expected,
+                "{artifact}"
+            );
+        }
+    }
+}

@@ -1,9 +1,11 @@
 //! airq-deploy's integration tests: the AWS provider end to end on the emulator (moto), AWS errors, the local
-//! provider with real worker processes, the user data under shellcheck, and the binary's command line.
+//! provider with real worker processes, the user data under shellcheck, and the binary's command line (and that
+//! commands needing no AWS never load its configuration).
 
 mod aws;
 mod cli;
 mod errors;
 mod local;
+mod no_aws;
 mod support;
 mod userdata;

@@ -59,12 +59,40 @@ pub async fn deploy_ok(config: &SdkConfig, args: &[&str]) -> String {
     out
 }
 
-/// A stand-in artifact file (the emulator's instances never boot, so its content is not run).
+/// A stand-in package, shaped as `scripts/package` makes one (a .tar.gz of `bin/airq-*` and its `.sha256`
+/// beside it), so `plan` and `up` accept it; its binaries are placeholders (the emulator's instances never boot,
+/// so they are not run). The test process's id is in it, so each run uploads its own object.
 pub fn artifact_file(dir: &std::path::Path) -> std::path::PathBuf {
-    let path = dir.join("airq-test.tar.gz");
-    std::fs::write(&path, format!("airq test artifact {}", std::process::id()))
-        .expect("write artifact");
-    path
+    package_of(
+        &dir.join("airq-test.tar.gz"),
+        &airq_deploy::package::BINARIES,
+    )
+}
+
+/// A .tar.gz at `path` holding the named files (placeholders) and its `.sha256` beside it.
+pub fn package_of(path: &std::path::Path, files: &[&str]) -> std::path::PathBuf {
+    let gz = flate2::write::GzEncoder::new(
+        std::fs::File::create(path).expect("create artifact"),
+        flate2::Compression::fast(),
+    );
+    let mut tar = tar::Builder::new(gz);
+    let content = format!("airq test artifact {}", std::process::id());
+    for name in files {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(content.len() as u64);
+        header.set_mode(0o755);
+        header.set_cksum();
+        tar.append_data(&mut header, name, content.as_bytes())
+            .expect("append");
+    }
+    tar.into_inner().expect("tar").finish().expect("gzip");
+    let (sha, _) = airq_deploy::aws::artifact::checksum(path).expect("checksum");
+    std::fs::write(
+        airq_deploy::package::checksum_path(path),
+        format!("{sha}  {}\n", path.display()),
+    )
+    .expect("write .sha256");
+    path.to_path_buf()
 }
 
 /// Writes a keys file of one key made now (`NAME sha256:HEX`, as `airq-gateway new-api-key` appends it) to

@@ -295,7 +295,7 @@ async fn invalid_input_gets_400_naming_the_field() {
         "colour",
     )
     .await;
-    expect_400(get("end=2019-04-17").await.expect("send"), "startDate").await;
+    expect_400(get("end=2019-04-17").await.expect("send"), "start").await;
     let wait = sys
         .client
         .get(sys.url("/results/6f1c2b9e-2d6c-4c53-9f0e-0a4b5d9d2c11?wait=soon"))

@@ -1,7 +1,9 @@
 //! The load generator against a real in-process gateway (embedded backends): both paths counted, the JSON
-//! report's schema, thresholds, and the ceiling server. `auth` has `--api-key`, `slow` the slow clients.
+//! report's schema, thresholds, and the ceiling server. `auth` has `--api-key`, `slow` the slow clients, `exit`
+//! the binary's exit status and the query span taken from the target's data.
 
 mod auth;
+mod exit;
 mod slow;
 
 use std::time::Duration;
@@ -18,6 +20,11 @@ const SAMPLE: &[u8] = include_bytes!("../../../data/feed/sensor-community-2019-0
 
 /// The whole system in-process on a fresh embedded file with the bundled sample: a gateway and one worker.
 async fn gateway(direct_limit: usize) -> (String, System, tempfile::TempDir) {
+    gateway_with(direct_limit, SAMPLE).await
+}
+
+/// [`gateway`] holding the readings of `feed` (a Sensor.Community JSON feed).
+async fn gateway_with(direct_limit: usize, feed: &[u8]) -> (String, System, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = dir.path().join("airq.db");
     let system = SystemBuilder::new(BackendUrls::embedded(db.to_str().expect("utf8")))
@@ -32,7 +39,7 @@ async fn gateway(direct_limit: usize) -> (String, System, tempfile::TempDir) {
     system
         .backends
         .store
-        .upsert(&FeedReader::new(SAMPLE).collect::<Vec<_>>())
+        .upsert(&FeedReader::new(feed).collect::<Vec<_>>())
         .await
         .expect("upsert");
     (system.base_url(), system, dir)
@@ -48,7 +55,7 @@ fn args(url: &str) -> LoadArgs {
         max_in_flight: 1000,
         mix: MixArgs {
             queries: None,
-            span: "2019-04-16T13:00:00Z,2019-04-16T16:00:00Z".into(),
+            span: Some("2019-04-16T13:00:00Z,2019-04-16T16:00:00Z".into()),
             window: Duration::from_secs(3600),
             countries: "DE,NL".into(),
             distinct: 20,

@@ -1,6 +1,7 @@
-//! Damaged archive files: what is stored, what is reported, and the exit status.
+//! Damaged archive files: what is stored, what is reported, and the exit status; and the bundled archive
+//! folders, whose `--country` must be true of every file in them.
 
-use crate::{args, ingest, temp_store};
+use crate::{args, data, ingest, temp_store};
 
 const HEADER: &str =
     "sensor_id;sensor_type;location;lat;lon;timestamp;P1;durP1;ratioP1;P2;durP2;ratioP2\n";
@@ -156,4 +157,89 @@ async fn an_invalid_country_is_dropped_and_shown_in_the_summary() {
         .expect("query");
     assert_eq!(stored.len(), 2);
     assert!(stored.iter().all(|r| r.country.is_empty()), "{stored:?}");
+}
+
+/// `--format feed` on the bundled archive folder damages every file the same way: the summary says so in one
+/// line with the count and the first files (it printed one `DAMAGED` line per file, 161 of them), and exits
+/// non-zero; `--json` still lists every file.
+#[test]
+fn a_wrong_format_on_a_folder_is_one_line_of_damage() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}", dir.path().join("airq.db").display());
+    let folder = data("archive/aberdeen-2019-05");
+    let files = std::fs::read_dir(&folder)
+        .expect("dir")
+        .filter(|e| {
+            e.as_ref()
+                .is_ok_and(|e| e.path().extension().is_some_and(|x| x == "csv"))
+        })
+        .count();
+    let run = |json: bool| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_airq-master"));
+        command
+            .args(["ingest", "--source", folder.to_str().expect("utf8")])
+            .args(["--format", "feed", "--store", &url, "--create"]);
+        if json {
+            command.arg("--json");
+        }
+        command.output().expect("run")
+    };
+    let out = run(false);
+    assert!(!out.status.success(), "damage exits non-zero");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let damaged: Vec<&str> = text.lines().filter(|l| l.contains("DAMAGED")).collect();
+    assert_eq!(damaged.len(), 1, "{text}");
+    assert!(
+        damaged[0].contains(&format!(" in {files} files: "))
+            && damaged[0].contains(&format!("; {} more; --json lists every one)", files - 3)),
+        "{}",
+        damaged[0]
+    );
+    let out = run(true);
+    assert!(!out.status.success());
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json summary");
+    assert_eq!(
+        summary["damage"].as_array().map(Vec::len),
+        Some(files),
+        "{summary}"
+    );
+}
+
+/// Each bundled archive folder holds one country's sensors (the archive format has no country column, so the
+/// README's `--country GB` on the Aberdeen folder labels every file in it): every row's coordinates lie in
+/// that country's bounding box.
+#[test]
+fn each_bundled_archive_folder_is_one_country() {
+    // (folder, country, latitude range, longitude range): generous boxes around Great Britain and Germany.
+    let folders = [
+        ("archive/aberdeen-2019-05", "GB", 49.8..=60.9, -8.7..=1.8),
+        ("archive/stuttgart-2019-12", "DE", 47.2..=55.1, 5.8..=15.1),
+    ];
+    for (folder, country, lat, lon) in folders {
+        let mut rows = 0;
+        for entry in std::fs::read_dir(data(folder)).expect("dir") {
+            let path = entry.expect("entry").path();
+            if path.extension().is_none_or(|x| x != "csv") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).expect("read");
+            for line in text.lines().skip(1).filter(|l| !l.trim().is_empty()) {
+                let fields: Vec<&str> = line.split(';').collect();
+                let coordinate = |i: usize| -> f64 {
+                    fields
+                        .get(i)
+                        .and_then(|v| v.parse().ok())
+                        .unwrap_or_else(|| panic!("{}: no coordinate in {line:?}", path.display()))
+                };
+                let (la, lo) = (coordinate(3), coordinate(4));
+                assert!(
+                    lat.contains(&la) && lon.contains(&lo),
+                    "{}: ({la}, {lo}) is not in {country}",
+                    path.display()
+                );
+                rows += 1;
+            }
+        }
+        assert!(rows > 0, "{folder} has no rows");
+    }
 }

@@ -1,4 +1,5 @@
-//! The planner's tests: one per rule of the diff. The result store's rules are in `results`.
+//! The planner's tests: one per rule of the diff. The result store's rules are in `results`, the metrics port's
+//! in `metrics`.
 
 use std::time::Duration;
 
@@ -26,6 +27,7 @@ fn desired() -> Desired {
         min_workers: 2,
         allow_cidr: "203.0.113.0/24".into(),
         ssh_cidr: None,
+        metrics_cidr: None,
         max_receives: 5,
         artifact: ArtifactLocation {
             url: "s3://airq-prod-artifacts-00000000/artifacts/airq-abc.tar.gz".into(),
@@ -483,4 +485,5 @@ fn a_table_still_being_deleted_stops_the_plan() {
 }
 
 mod api_keys;
+mod metrics;
 mod results;

@@ -476,4 +476,5 @@ async fn iam_policy_names_the_callers_account_and_the_stacks_resources() {
 
 mod api_keys;
 mod changes;
+mod metrics;
 mod results;

@@ -127,13 +127,66 @@ impl QueryError {
     }
 }
 
-/// Accepted names per field: the legacy body's first, then the URL parameter names.
-const START: &[&str] = &["startDate", "start"];
-const END: &[&str] = &["endDate", "end"];
-const COUNTRY: &[&str] = &["country"];
-const BAND: &[&str] = &["range", "band"];
-const MIN: &[&str] = &["minAqi", "min_aqi"];
-const MAX: &[&str] = &["maxAqi", "max_aqi"];
+/// Where a query came from, so that an error names a field the way that client names it: a GET client that left
+/// out `start` is told about `start`, not the legacy body's `startDate`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Form {
+    /// The legacy JSON body of `POST /api/query`.
+    Json,
+    /// The URL parameters of `GET /api/query`.
+    Params,
+}
+
+/// The names of one field: the legacy body's and the URL parameter's. Both forms accept both names (old clients
+/// mix them); the form decides which one an error uses when the client sent neither.
+#[derive(Debug, Clone, Copy)]
+struct Names {
+    json: &'static str,
+    param: &'static str,
+}
+
+impl Names {
+    fn of(self, form: Form) -> &'static str {
+        match form {
+            Form::Json => self.json,
+            Form::Params => self.param,
+        }
+    }
+
+    /// The accepted names, the form's own first.
+    fn in_order(self, form: Form) -> [&'static str; 2] {
+        match form {
+            Form::Json => [self.json, self.param],
+            Form::Params => [self.param, self.json],
+        }
+    }
+}
+
+const START: Names = Names {
+    json: "startDate",
+    param: "start",
+};
+const END: Names = Names {
+    json: "endDate",
+    param: "end",
+};
+const COUNTRY: Names = Names {
+    json: "country",
+    param: "country",
+};
+const BAND: Names = Names {
+    json: "range",
+    param: "band",
+};
+const MIN: Names = Names {
+    json: "minAqi",
+    param: "min_aqi",
+};
+const MAX: Names = Names {
+    json: "maxAqi",
+    param: "max_aqi",
+};
+const FIELDS: [Names; 6] = [START, END, COUNTRY, BAND, MIN, MAX];
 
 impl Query {
     /// Parses the legacy JSON body:
@@ -149,11 +202,11 @@ impl Query {
         if let Some(key) = repeated {
             return Err(QueryError::new(named(&key), "given more than once"));
         }
-        Self::from_map(map)
+        Self::from_map(map, Form::Json)
     }
 
     /// Parses URL query parameters (`start`, `end`, `country`, `band`, `min_aqi`, `max_aqi`; the legacy names are
-    /// accepted too).
+    /// accepted too). Errors name the parameters, not the body's fields.
     pub fn from_params<'a>(
         params: impl IntoIterator<Item = (&'a str, &'a str)>,
     ) -> Result<Query, QueryError> {
@@ -166,28 +219,29 @@ impl Query {
                 return Err(QueryError::new(named(key), "given more than once"));
             }
         }
-        Self::from_map(map)
+        Self::from_map(map, Form::Params)
     }
 
-    fn from_map(mut map: Map<String, Value>) -> Result<Query, QueryError> {
-        let known: Vec<&str> = [START, END, COUNTRY, BAND, MIN, MAX].concat();
-        if let Some(unknown) = map.keys().find(|k| !known.contains(&k.as_str())) {
+    /// Parses the fields of either form; errors name fields as `form` names them, or as the client sent them.
+    fn from_map(mut map: Map<String, Value>, form: Form) -> Result<Query, QueryError> {
+        let known = |key: &str| FIELDS.iter().any(|n| n.json == key || n.param == key);
+        if let Some(unknown) = map.keys().find(|k| !known(k)) {
             let what = match unknown.as_str() {
                 "" => "a field without a name",
                 _ => "unknown field",
             };
-            let field = named(unknown);
+            let expected: Vec<&str> = FIELDS.iter().map(|n| n.of(form)).collect();
             return Err(QueryError::new(
-                field,
-                format!("{what}; expected startDate, endDate, country, range, minAqi, maxAqi"),
+                named(unknown),
+                format!("{what}; expected {}", expected.join(", ")),
             ));
         }
-        let (start_name, start) = take(&mut map, START)?;
-        let (end_name, end) = take(&mut map, END)?;
-        let (country_name, country) = take(&mut map, COUNTRY)?;
-        let (band_name, band) = take(&mut map, BAND)?;
-        let (min_name, min) = take(&mut map, MIN)?;
-        let (max_name, max) = take(&mut map, MAX)?;
+        let (start_name, start) = take(&mut map, START, form)?;
+        let (end_name, end) = take(&mut map, END, form)?;
+        let (country_name, country) = take(&mut map, COUNTRY, form)?;
+        let (band_name, band) = take(&mut map, BAND, form)?;
+        let (min_name, min) = take(&mut map, MIN, form)?;
+        let (max_name, max) = take(&mut map, MAX, form)?;
 
         let start = timestamp(start_name, start)?;
         let end = timestamp(end_name, end)?;
@@ -309,12 +363,21 @@ fn named(key: &str) -> &str {
 }
 
 /// Removes a field by any of its names; two names for one field is an error. Null and "" count as absent.
+/// Returns the name the client used, or the form's own name for the field when the client sent none.
 fn take(
     map: &mut Map<String, Value>,
-    names: &[&'static str],
+    names: Names,
+    form: Form,
 ) -> Result<(&'static str, Option<Value>), QueryError> {
     let mut found: Option<(&'static str, Value)> = None;
-    for name in names {
+    // COUNTRY has one name for both forms: look it up once.
+    let accepted = names.in_order(form);
+    let accepted = if accepted[0] == accepted[1] {
+        &accepted[..1]
+    } else {
+        &accepted[..]
+    };
+    for name in accepted {
         if let Some(value) = map.remove(*name) {
             if let Some((first, _)) = &found {
                 return Err(QueryError::new(
@@ -326,7 +389,7 @@ fn take(
         }
     }
     Ok(match found {
-        None => (names[0], None),
+        None => (names.of(form), None),
         Some((name, Value::Null)) => (name, None),
         Some((name, Value::String(s))) if s.trim().is_empty() => (name, None),
         Some((name, value)) => (name, Some(value)),
@@ -373,143 +436,4 @@ fn aqi(field: &str, value: Option<Value>) -> Result<Option<u8>, QueryError> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn err(body: &str) -> QueryError {
-        Query::from_json(body.as_bytes()).expect_err(body)
-    }
-
-    #[test]
-    fn legacy_body_parses() {
-        let q = Query::from_json(
-            br#"{"startDate": "2019-04-16 14:00:00", "endDate": "2019-04-16T15:00:00Z", "country": "de", "range": "Medium", "minAqi": 0, "maxAqi": "10"}"#,
-        )
-        .expect("valid");
-        assert_eq!(q.start, 1_555_423_200);
-        assert_eq!(q.end, 1_555_426_800);
-        assert_eq!(q.country.as_deref(), Some("DE"));
-        assert_eq!(q.band, Some(Band::Moderate));
-        assert_eq!((q.min_aqi, q.max_aqi), (0, 10));
-    }
-
-    #[test]
-    fn optional_fields_default_and_empty_strings_are_absent() {
-        let q = Query::from_json(
-            br#"{"startDate": "2019-04-16", "endDate": "2019-04-17", "country": "", "range": null}"#,
-        )
-        .expect("valid");
-        assert_eq!(q.country, None);
-        assert_eq!(q.band, None);
-        assert_eq!((q.min_aqi, q.max_aqi), (0, 10));
-    }
-
-    #[test]
-    fn errors_name_the_field() {
-        assert_eq!(err(r#"{"endDate": "2019-04-16"}"#).field, "startDate");
-        assert_eq!(err(r#"{"startDate": "2019-04-16"}"#).field, "endDate");
-        assert_eq!(
-            err(r#"{"startDate": "soon", "endDate": "2019-04-16"}"#).field,
-            "startDate"
-        );
-        assert_eq!(
-            err(r#"{"startDate": "2019-04-17", "endDate": "2019-04-16"}"#).field,
-            "endDate"
-        );
-        let base = r#""startDate": "2019-04-16", "endDate": "2019-04-17""#;
-        assert_eq!(
-            err(&format!(r#"{{{base}, "country": "DEU"}}"#)).field,
-            "country"
-        );
-        assert_eq!(
-            err(&format!(r#"{{{base}, "country": 49}}"#)).field,
-            "country"
-        );
-        assert_eq!(
-            err(&format!(r#"{{{base}, "range": "Awful"}}"#)).field,
-            "range"
-        );
-        assert_eq!(err(&format!(r#"{{{base}, "minAqi": 11}}"#)).field, "minAqi");
-        assert_eq!(err(&format!(r#"{{{base}, "minAqi": -1}}"#)).field, "minAqi");
-        assert_eq!(
-            err(&format!(r#"{{{base}, "maxAqi": 2.5}}"#)).field,
-            "maxAqi"
-        );
-        assert_eq!(
-            err(&format!(r#"{{{base}, "minAqi": 5, "maxAqi": 4}}"#)).field,
-            "maxAqi"
-        );
-        assert_eq!(
-            err(&format!(r#"{{{base}, "contry": "DE"}}"#)).field,
-            "contry"
-        );
-        assert_eq!(
-            err(&format!(r#"{{{base}, "start": "2019-04-16"}}"#)).field,
-            "start"
-        );
-        assert_eq!(err("[1]").field, "body");
-        assert_eq!(err("{").field, "body");
-    }
-
-    #[test]
-    fn a_key_given_twice_in_the_body_is_refused_naming_it() {
-        let base = r#""startDate": "2019-04-16", "endDate": "2019-04-17""#;
-        let twice = err(&format!(r#"{{{base}, "startDate": "2019-04-15"}}"#));
-        assert_eq!(twice.field, "startDate");
-        assert!(twice.message.contains("more than once"), "{twice}");
-        // Written with an escape it is the same key; given twice it is refused even when both mean "absent".
-        let escaped = err(&format!(r#"{{{base}, "end\u0044ate": "2019-04-18"}}"#));
-        assert_eq!(escaped.field, "endDate");
-        let absent = err(&format!(r#"{{{base}, "country": "", "country": null}}"#));
-        assert_eq!(absent.field, "country");
-        // A syntax error after a repeat is still reported as one.
-        assert_eq!(
-            err(&format!(r#"{{{base}, "startDate": "x",}}"#)).field,
-            "body"
-        );
-    }
-
-    #[test]
-    fn url_params_parse() {
-        let q = Query::from_params([
-            ("start", "2019-04-16T14:00:00Z"),
-            ("end", "2019-04-16T15:00:00Z"),
-            ("band", "very_high"),
-            ("min_aqi", "3"),
-        ])
-        .expect("valid");
-        assert_eq!(q.band, Some(Band::VeryHigh));
-        assert_eq!(q.min_aqi, 3);
-        let e = Query::from_params([("start", "2019-04-16"), ("start", "2019-04-17")])
-            .expect_err("dup");
-        assert_eq!(e.field, "start");
-    }
-
-    #[test]
-    fn deserializing_validates() {
-        let ok = r#"{"start":5,"end":10,"country":"de","band":null,"min_aqi":0,"max_aqi":10}"#;
-        let q: Query = serde_json::from_str(ok).expect("valid");
-        assert_eq!(q.country.as_deref(), Some("DE"));
-        for bad in [
-            r#"{"start":10,"end":5,"country":null,"band":null,"min_aqi":0,"max_aqi":10}"#,
-            r#"{"start":5,"end":10,"country":"DEU","band":null,"min_aqi":0,"max_aqi":10}"#,
-            r#"{"start":5,"end":10,"country":null,"band":null,"min_aqi":0,"max_aqi":11}"#,
-            r#"{"start":5,"end":10,"country":null,"band":null,"min_aqi":7,"max_aqi":6}"#,
-            r#"{"start":5,"end":10,"country":null,"band":null,"min_aqi":0,"max_aqi":10,"x":1}"#,
-        ] {
-            assert!(serde_json::from_str::<Query>(bad).is_err(), "{bad}");
-        }
-        let round: Query =
-            serde_json::from_str(&serde_json::to_string(&q).expect("ser")).expect("de");
-        assert_eq!(round, q);
-    }
-
-    #[test]
-    fn equal_bounds_are_a_valid_instant() {
-        let q = Query::from_json(
-            br#"{"startDate": "2019-04-16 14:22:52", "endDate": "2019-04-16 14:22:52"}"#,
-        )
-        .expect("valid");
-        assert_eq!(q.start, q.end);
-    }
-}
+mod tests;
