@@ -241,18 +241,50 @@ async function run(params, { push }) {
 
 // ---- status panel ---------------------------------------------------------------------------------------------
 
-function label(key) {
-  const words = key.replace(/_/g, ' ').replace(/([a-z])([A-Z])/g, '$1 $2').toLowerCase();
-  return words.charAt(0).toUpperCase() + words.slice(1);
+/** A duration in words, coarse: "42 s", "7 min", "3 h", "12 days", "7.6 years". */
+function span(seconds) {
+  if (seconds === null || seconds === undefined) return '–';
+  const s = Math.max(0, Number(seconds));
+  if (s < 120) return `${Math.round(s)} s`;
+  if (s < 7200) return `${Math.round(s / 60)} min`;
+  if (s < 172800) return `${Math.round(s / 3600)} h`;
+  if (s < 63072000) return `${Math.round(s / 86400)} days`;
+  return `${(s / 31557600).toFixed(1)} years`;
 }
 
-function valueText(value) {
-  if (typeof value === 'number') return number(value);
-  if (value === null || value === undefined) return '–';
-  if (typeof value === 'object') {
-    return Object.entries(value).map(([k, v]) => `${label(k)}: ${typeof v === 'object' ? JSON.stringify(v) : v}`).join(', ');
+function when(rfc3339) {
+  return rfc3339 ? rfc3339.replace('T', ' ').replace('Z', ' UTC') : '–';
+}
+
+function ingestText(note) {
+  if (!note) return 'none yet';
+  const sum = note.summary || {};
+  const damage = Array.isArray(sum.damage) && sum.damage.length ? `, ${sum.damage.length} damaged` : '';
+  return `${note.complete ? 'complete' : 'incomplete'} at ${when(note.finished)}: ` +
+    `${number(sum.readings_written ?? 0)} readings written, ${number(sum.skipped_total ?? 0)} records skipped${damage}`;
+}
+
+/** The status as a few lines a person reads at a glance; a part the gateway could not read says so. */
+function statusRows(st) {
+  const part = (value, text) => (value && value.error ? `unavailable (${value.error})` : text(value || {}));
+  const rows = [
+    ['Data', part(st.data, (d) => `${d.readings_approximate ? 'about ' : ''}${number(d.readings ?? 0)} readings` +
+      (d.newest ? `, ${when(d.oldest)} to ${when(d.newest)}; the newest is ${span(d.newest_age_seconds)} old` : ', none yet'))],
+    ['Last ingest', part(st.ingest, (i) => ingestText(i.last))],
+  ];
+  if (st.ingest && !st.ingest.error && st.ingest.last && !st.ingest.last.complete) {
+    rows.push(['Last complete ingest', ingestText(st.ingest.last_complete)]);
   }
-  return String(value);
+  rows.push(
+    ['Queue', part(st.queue, (q) => `${number(q.waiting ?? 0)} waiting, ${number(q.in_flight ?? 0)} being answered` +
+      (q.dead_lettered ? `, ${number(q.dead_lettered)} dead-lettered` : '') +
+      (q.oldest_age_seconds !== null && q.oldest_age_seconds !== undefined ? `; oldest ${span(q.oldest_age_seconds)}` : ''))],
+    ['Workers', part(st.workers, (w) => `${number(w.seen_recently ?? 0)} seen in the last ${span(w.window_seconds)}`)],
+    ['Gateway', part(st.gateway, (g) => `airq ${st.version ?? ''}, up ${span(g.uptime_seconds)}, ` +
+      `${number(g.direct_in_flight ?? 0)} of ${number(g.direct_limit ?? 0)} direct answers in flight` +
+      (g.api_keys ? '; API keys required' : ''))],
+  );
+  return rows;
 }
 
 async function refreshStatus() {
@@ -264,11 +296,11 @@ async function refreshStatus() {
   }
   const list = $('status-list');
   list.replaceChildren();
-  for (const [key, value] of Object.entries(status)) {
+  for (const [term, text] of statusRows(status)) {
     const dt = document.createElement('dt');
-    dt.textContent = label(key);
+    dt.textContent = term;
     const dd = document.createElement('dd');
-    dd.textContent = valueText(value);
+    dd.textContent = text;
     list.append(dt, dd);
   }
   panel.hidden = false;

@@ -29,6 +29,24 @@ async fn a_direct_answer_shows_count_path_table_charts_and_download_with_nothing
     assert_eq!(shown as usize, rows.len() - 1, "the page counts every row");
     assert!(shown > 50, "the sample has many German readings");
     assert_eq!(b.text("path").await, "answered directly");
+    // The service panel reads /api/status as a person would: the data, the queue, the gateway.
+    let status = b
+        .until(
+            "the service panel shows the data",
+            "const p = document.getElementById('status'); \
+             return !p.hidden && p.textContent.includes('readings') ? p.textContent : '';",
+        )
+        .await;
+    let status = status.as_str().unwrap_or_default();
+    assert!(
+        status.contains(&format!("{} readings", sample_readings().len())),
+        "{status}"
+    );
+    assert!(
+        status.contains("waiting") && status.contains("direct answers in flight"),
+        "{status}"
+    );
+    assert!(!status.contains('{'), "no raw JSON: {status}");
     assert!(b.text("took").await.ends_with(" s"));
     assert!(b.text("summary").await.contains("answered directly"));
 
