@@ -22,6 +22,12 @@ pub enum PoolError {
         #[source]
         source: std::io::Error,
     },
+    #[error("could not open the database {path}: {source}")]
+    Open {
+        path: String,
+        #[source]
+        source: rusqlite::Error,
+    },
     #[error("sqlite connection pool: {0}")]
     Pool(#[from] r2d2::Error),
 }
@@ -49,7 +55,7 @@ pub const STORE_CACHE_KIB: i64 = 16 * 1024;
 /// whole cache of every pooled connection filled with answer pages.
 pub const SMALL_CACHE_KIB: i64 = 1024;
 
-/// Opens (creating if needed) the database at `path` with a pool of up to `max_connections`, each with a page
+/// Opens (creating it if needed, once) the database at `path` with a pool of up to `max_connections`, each with a page
 /// cache of up to `cache_kib` KiB.
 pub fn open_pool(
     path: &str,
@@ -71,14 +77,30 @@ pub fn open_pool(
             source,
         })?;
     }
-    let manager = SqliteConnectionManager::file(path).with_init(move |conn| {
-        conn.busy_timeout(BUSY_TIMEOUT)?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
-        conn.pragma_update(None, "cache_size", -cache_kib)?;
-        conn.pragma_update(None, "wal_autocheckpoint", 16384)?;
-        Ok(())
-    });
+    // Only this first connection may create the file. The pool opens more connections later (on demand, and to
+    // keep one idle), and one opened after the file was moved away must fail (the store then reports the
+    // outage) instead of creating a new, empty database at the path: a split the check could not even see
+    // (found by the store-identity test on a busy machine).
+    drop(
+        rusqlite::Connection::open(path).map_err(|source| PoolError::Open {
+            path: path.to_string(),
+            source,
+        })?,
+    );
+    let manager = SqliteConnectionManager::file(path)
+        .with_flags(
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE
+                | rusqlite::OpenFlags::SQLITE_OPEN_URI
+                | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .with_init(move |conn| {
+            conn.busy_timeout(BUSY_TIMEOUT)?;
+            conn.pragma_update(None, "journal_mode", "WAL")?;
+            conn.pragma_update(None, "synchronous", "NORMAL")?;
+            conn.pragma_update(None, "cache_size", -cache_kib)?;
+            conn.pragma_update(None, "wal_autocheckpoint", 16384)?;
+            Ok(())
+        });
     let pool = Pool::builder()
         .max_size(max_connections)
         .min_idle(Some(1))

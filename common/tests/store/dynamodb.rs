@@ -20,8 +20,20 @@ async fn store_with(options: WriteOptions) -> DynamoStore {
     store
 }
 
+/// One batch in flight: moto loses an item now and then when concurrent `BatchWriteItem`s create the same new
+/// partition at once (a check-then-set race in its in-memory table: CI once counted 1,596 of 1,600 items, with
+/// no unprocessed item reported). DynamoDB itself has no such race; the concurrent path is exercised by
+/// `batched_and_concurrent_writes_store_everything` below, which tolerates nothing either but writes to
+/// partitions created beforehand.
+fn emulator_writes() -> WriteOptions {
+    WriteOptions {
+        batches_in_flight: 1,
+        ..WriteOptions::default()
+    }
+}
+
 async fn fresh() -> Arc<dyn ReadingStore> {
-    Arc::new(store_with(WriteOptions::default()).await)
+    Arc::new(store_with(emulator_writes()).await)
 }
 
 airq_common::store_conformance_tests!(fresh());
@@ -49,7 +61,7 @@ async fn scanned(store: &DynamoStore, q: &Query) -> (u64, usize) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_selective_query_reads_its_partition_not_the_table() {
-    let store = store_with(WriteOptions::default()).await;
+    let store = store_with(emulator_writes()).await;
     // Distinct sensors so every reading is its own item: 8 hours, four countries (one of them none).
     let mut data = readings(1600, 8);
     for (i, r) in data.iter_mut().enumerate() {
@@ -134,4 +146,33 @@ async fn one_by_one_puts_store_the_same_readings() {
         collect(store.query(&q, 7)).await.expect("query"),
         expected(&data, &q)
     );
+}
+
+/// Four batches in flight store every reading, once the partitions they write exist (see [`emulator_writes`]
+/// for why they are created first on the emulator).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batched_and_concurrent_writes_store_everything() {
+    let store = store_with(WriteOptions::default()).await;
+    let mut data = readings(1200, 6);
+    for (i, r) in data.iter_mut().enumerate() {
+        r.sensor_id = 70_000 + i as u64;
+    }
+    // One reading per partition first, one batch at a time.
+    let mut seen = std::collections::HashSet::new();
+    let firsts: Vec<_> = data
+        .iter()
+        .filter(|r| seen.insert((hour_bucket(r.timestamp), r.country.clone())))
+        .cloned()
+        .collect();
+    for first in &firsts {
+        store
+            .upsert(std::slice::from_ref(first))
+            .await
+            .expect("seed");
+    }
+    assert_eq!(
+        store.upsert(&data).await.expect("upsert"),
+        data.len() as u64
+    );
+    assert_eq!(store.count().await.expect("count"), data.len() as u64);
 }
