@@ -19,6 +19,7 @@
 //! - [`aws`], [`sqlite_pool`]: shared backend plumbing. [`shutdown`]: the one stop signal (a cancellation
 //!   token). [`telemetry`]: the one logging set-up.
 
+pub mod answer;
 pub mod api_keys;
 pub mod archive;
 pub mod aws;

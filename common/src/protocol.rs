@@ -10,15 +10,19 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::answer::Ask;
 use crate::query::Query;
 
 /// A query queued by a gateway for a worker. `query` is valid by construction: deserializing a job validates it
 /// (see [`Query`]), so a worker never answers a query the gateway would have refused.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Job {
     pub id: Uuid,
     pub query: Query,
+    /// The question and format (absent in a job from an older gateway: readings as CSV).
+    #[serde(default)]
+    pub ask: Ask,
     /// The asking gateway's own reply queue, for [`Notice`]s.
     pub reply_to: String,
     /// When the gateway accepted the query, in milliseconds since the epoch.

@@ -1,8 +1,9 @@
 //! The query model: what a client may ask for, parsed from the legacy JSON body or URL parameters, validated.
 //!
 //! Semantics: `start <= timestamp <= end`, country equal (case-insensitive), band equal, `min_aqi <= aqi <=
-//! max_aqi`. Every validation error names the field the client sent, so the gateway can answer a 400 that says
-//! exactly what to fix.
+//! max_aqi` (band and index on the chosen `index`, DAQI by default), and the key and place filters of
+//! [`filters`]: reading id, sensor id, location id, sensor type (each one of a list), a box or a radius. Every
+//! validation error names the field the client sent, so the gateway can answer a 400 that says exactly what to fix.
 
 use std::fmt;
 
@@ -11,33 +12,58 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::error::Category;
 use serde_json::{Map, Value};
 
-use crate::index::Band;
+use crate::index::{Band, IndexKind};
 use crate::reading::Reading;
 use crate::time::{format_rfc3339, parse_query_timestamp, EpochSeconds};
 
-/// The lowest and highest index a query may name. Legacy clients send `"minAqi": 0`, so 0 is allowed.
-pub const MIN_AQI: u8 = 0;
-pub const MAX_AQI: u8 = 10;
+pub mod filters;
+pub use filters::Place;
+
+/// The lowest and highest DAQI a query may name. Legacy clients send `"minAqi": 0`, so 0 is allowed.
+pub const MIN_AQI: u16 = 0;
+pub const MAX_AQI: u16 = 10;
+
+/// The window of a query keyed by reading, sensor or location that names no `start`/`end`: all time (the
+/// answer is bounded by the key, not by the store).
+pub const ALL_TIME: (EpochSeconds, EpochSeconds) = (0, 253_402_300_799); // 9999-12-31T23:59:59Z
 
 /// The fields of a query, as written in a job and readable on every [`Query`]. Building a [`Query`] from them
 /// ([`QueryFields::validate`], or deserializing one) checks them, so an invalid query cannot exist.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// New filters are optional in the serialized form, so a job written by an older gateway still reads.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct QueryFields {
     pub start: EpochSeconds,
     pub end: EpochSeconds,
     /// Upper-case ISO 3166 alpha-2, or `None` for all countries.
     pub country: Option<String>,
-    pub band: Option<Band>,
-    pub min_aqi: u8,
-    pub max_aqi: u8,
+    /// A category of `index` (0-based from the best; for DAQI the [`Band`] in order).
+    pub band: Option<u8>,
+    pub min_aqi: u16,
+    pub max_aqi: u16,
+    /// The index that `band`, `min_aqi` and `max_aqi` (and the answer's `aqi`/`band` columns) refer to.
+    #[serde(default, skip_serializing_if = "IndexKind::is_default")]
+    pub index: IndexKind,
+    /// Reading ids (the feed's measurement id), sorted, unique.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ids: Vec<u64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sensor_ids: Vec<u64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub location_ids: Vec<u64>,
+    /// Upper case, sorted, unique; matched ignoring case.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sensor_types: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub place: Option<Place>,
 }
 
 /// A validated query: valid by construction. It is built only by the parsers at the edge
 /// ([`from_json`](Query::from_json), [`from_params`](Query::from_params)) or from [`QueryFields::validate`], which
 /// deserialization goes through too, so a queued job cannot carry a query the gateway would have refused and the
 /// worker never checks again. Its fields are read through `Deref` and cannot be changed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(try_from = "QueryFields", into = "QueryFields")]
 pub struct Query(QueryFields);
 
@@ -76,14 +102,34 @@ impl QueryFields {
             }
             country.make_ascii_uppercase();
         }
-        if self.max_aqi > MAX_AQI || self.min_aqi > MAX_AQI {
-            return Err(QueryError::new(
-                "max_aqi",
-                format!("must be a whole number from {MIN_AQI} to {MAX_AQI}"),
-            ));
+        let (lo, hi) = self.index.bounds();
+        for (name, v) in [("min_aqi", self.min_aqi), ("max_aqi", self.max_aqi)] {
+            // DAQI's 0 is a legacy spelling of "no lower bound"; other indices start where they start.
+            if v > hi || (v < lo && !(self.index == IndexKind::Daqi && v == 0)) {
+                return Err(QueryError::new(
+                    name,
+                    format!("must be a whole number from {lo} to {hi} on {}", self.index),
+                ));
+            }
         }
         if self.min_aqi > self.max_aqi {
             return Err(QueryError::new("max_aqi", "must not be below min_aqi"));
+        }
+        if self
+            .band
+            .is_some_and(|b| usize::from(b) >= self.index.categories().len())
+        {
+            return Err(QueryError::new("band", format!("is not a band of {}", self.index)));
+        }
+        for (name, len) in [
+            ("id", self.ids.len()),
+            ("sensor_id", self.sensor_ids.len()),
+            ("location_id", self.location_ids.len()),
+            ("sensor_type", self.sensor_types.len()),
+        ] {
+            if len > filters::MAX_LIST {
+                return Err(QueryError::new(name, format!("lists at most {} values", filters::MAX_LIST)));
+            }
         }
         Ok(Query(self))
     }
@@ -99,6 +145,12 @@ impl Query {
             band: None,
             min_aqi: MIN_AQI,
             max_aqi: MAX_AQI,
+            index: IndexKind::Daqi,
+            ids: Vec::new(),
+            sensor_ids: Vec::new(),
+            location_ids: Vec::new(),
+            sensor_types: Vec::new(),
+            place: None,
         }
         .validate()
     }
@@ -186,7 +238,65 @@ const MAX: Names = Names {
     json: "maxAqi",
     param: "max_aqi",
 };
-const FIELDS: [Names; 6] = [START, END, COUNTRY, BAND, MIN, MAX];
+const INDEX: Names = Names::same("index");
+const ID: Names = Names::same("id");
+const SENSOR: Names = Names::same("sensor_id");
+const LOCATION: Names = Names::same("location_id");
+const SENSOR_TYPE: Names = Names::same("sensor_type");
+const BBOX: Names = Names::same("bbox");
+const NEAR: Names = Names::same("near");
+const FIELDS: [Names; 13] = [
+    START,
+    END,
+    COUNTRY,
+    BAND,
+    MIN,
+    MAX,
+    INDEX,
+    ID,
+    SENSOR,
+    LOCATION,
+    SENSOR_TYPE,
+    BBOX,
+    NEAR,
+];
+
+impl Names {
+    const fn same(name: &'static str) -> Names {
+        Names {
+            json: name,
+            param: name,
+        }
+    }
+}
+
+/// How a question reads its parameters besides the query's own.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ParseOptions<'a> {
+    /// Parameters of the question (`format`, `by`, `every`) that the caller takes; any other unknown name is
+    /// refused.
+    pub extras: &'a [&'static str],
+    /// The window when the client names neither `start` nor `end` (`/api/latest`: the last hour of data).
+    /// Without it a window is required, except for a query keyed by id, sensor or location ([`ALL_TIME`]).
+    pub default_window: Option<(EpochSeconds, EpochSeconds)>,
+}
+
+/// A parsed request: the query, and the extras the client gave (name, text), in the order of `extras`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Parsed {
+    pub query: Query,
+    pub extras: Vec<(&'static str, String)>,
+}
+
+impl Parsed {
+    /// The value of an extra parameter, if given.
+    pub fn extra(&self, name: &str) -> Option<&str> {
+        self.extras
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
 
 impl Query {
     /// Parses the legacy JSON body:
@@ -194,6 +304,11 @@ impl Query {
     /// Timestamps may also be RFC 3339. Empty strings and nulls mean "not given" (the legacy web form sends them).
     /// A key given twice is refused naming it, as in [`from_params`](Query::from_params).
     pub fn from_json(body: &[u8]) -> Result<Query, QueryError> {
+        Self::parse_json(body, ParseOptions::default()).map(|p| p.query)
+    }
+
+    /// [`from_json`](Query::from_json) with a question's extra parameters and window rule.
+    pub fn parse_json(body: &[u8], options: ParseOptions<'_>) -> Result<Parsed, QueryError> {
         let Body { map, repeated } =
             serde_json::from_slice(body).map_err(|e| match e.classify() {
                 Category::Data => QueryError::new("body", "must be a JSON object"),
@@ -202,14 +317,23 @@ impl Query {
         if let Some(key) = repeated {
             return Err(QueryError::new(named(&key), "given more than once"));
         }
-        Self::from_map(map, Form::Json)
+        Self::from_map(map, Form::Json, options)
     }
 
-    /// Parses URL query parameters (`start`, `end`, `country`, `band`, `min_aqi`, `max_aqi`; the legacy names are
-    /// accepted too). Errors name the parameters, not the body's fields.
+    /// Parses URL query parameters (`start`, `end`, `country`, `band`, `min_aqi`, `max_aqi`, `index`, `id`,
+    /// `sensor_id`, `location_id`, `sensor_type`, `bbox`, `near`; the legacy names are accepted too). Errors name
+    /// the parameters, not the body's fields.
     pub fn from_params<'a>(
         params: impl IntoIterator<Item = (&'a str, &'a str)>,
     ) -> Result<Query, QueryError> {
+        Self::parse_params(params, ParseOptions::default()).map(|p| p.query)
+    }
+
+    /// [`from_params`](Query::from_params) with a question's extra parameters and window rule.
+    pub fn parse_params<'a>(
+        params: impl IntoIterator<Item = (&'a str, &'a str)>,
+        options: ParseOptions<'_>,
+    ) -> Result<Parsed, QueryError> {
         let mut map = Map::new();
         for (key, value) in params {
             if map
@@ -219,22 +343,41 @@ impl Query {
                 return Err(QueryError::new(named(key), "given more than once"));
             }
         }
-        Self::from_map(map, Form::Params)
+        Self::from_map(map, Form::Params, options)
     }
 
     /// Parses the fields of either form; errors name fields as `form` names them, or as the client sent them.
-    fn from_map(mut map: Map<String, Value>, form: Form) -> Result<Query, QueryError> {
-        let known = |key: &str| FIELDS.iter().any(|n| n.json == key || n.param == key);
+    fn from_map(
+        mut map: Map<String, Value>,
+        form: Form,
+        options: ParseOptions<'_>,
+    ) -> Result<Parsed, QueryError> {
+        let known = |key: &str| {
+            FIELDS.iter().any(|n| n.json == key || n.param == key) || options.extras.contains(&key)
+        };
         if let Some(unknown) = map.keys().find(|k| !known(k)) {
             let what = match unknown.as_str() {
                 "" => "a field without a name",
                 _ => "unknown field",
             };
-            let expected: Vec<&str> = FIELDS.iter().map(|n| n.of(form)).collect();
+            let mut expected: Vec<&str> = FIELDS.iter().map(|n| n.of(form)).collect();
+            expected.extend(options.extras);
             return Err(QueryError::new(
                 named(unknown),
                 format!("{what}; expected {}", expected.join(", ")),
             ));
+        }
+        let mut extras = Vec::new();
+        for name in options.extras {
+            match map.remove(*name) {
+                None | Some(Value::Null) => {}
+                Some(value) => {
+                    let text = as_text(name, &value)?;
+                    if !text.is_empty() {
+                        extras.push((*name, text.to_string()));
+                    }
+                }
+            }
         }
         let (start_name, start) = take(&mut map, START, form)?;
         let (end_name, end) = take(&mut map, END, form)?;
@@ -242,9 +385,48 @@ impl Query {
         let (band_name, band) = take(&mut map, BAND, form)?;
         let (min_name, min) = take(&mut map, MIN, form)?;
         let (max_name, max) = take(&mut map, MAX, form)?;
+        let (index_name, index) = take(&mut map, INDEX, form)?;
+        let (_, ids) = take(&mut map, ID, form)?;
+        let (_, sensor_ids) = take(&mut map, SENSOR, form)?;
+        let (_, location_ids) = take(&mut map, LOCATION, form)?;
+        let (_, sensor_types) = take(&mut map, SENSOR_TYPE, form)?;
+        let (_, bbox) = take(&mut map, BBOX, form)?;
+        let (_, near) = take(&mut map, NEAR, form)?;
 
-        let start = timestamp(start_name, start)?;
-        let end = timestamp(end_name, end)?;
+        let ids = filters::ids(ID.param, ids)?;
+        let sensor_ids = filters::ids(SENSOR.param, sensor_ids)?;
+        let location_ids = filters::ids(LOCATION.param, location_ids)?;
+        let sensor_types = filters::sensor_types(SENSOR_TYPE.param, sensor_types)?;
+        let place = match (bbox, near) {
+            (Some(_), Some(_)) => {
+                return Err(QueryError::new(
+                    NEAR.param,
+                    "given together with bbox; use one place filter",
+                ))
+            }
+            (Some(b), None) => Some(filters::bbox(BBOX.param, &b)?),
+            (None, Some(n)) => Some(filters::near(NEAR.param, &n)?),
+            (None, None) => None,
+        };
+        let keyed = !(ids.is_empty() && sensor_ids.is_empty() && location_ids.is_empty());
+        let default_window = options
+            .default_window
+            .or(keyed.then_some(ALL_TIME));
+
+        let (start, end) = match (start, end, default_window) {
+            (None, None, Some(window)) => window,
+            (start, end, window) => {
+                let start = match (start, window) {
+                    (None, Some((s, _))) => s,
+                    (start, _) => timestamp(start_name, start)?,
+                };
+                let end = match (end, window) {
+                    (None, Some((_, e))) => e,
+                    (end, _) => timestamp(end_name, end)?,
+                };
+                (start, end)
+            }
+        };
         if start > end {
             return Err(QueryError::new(
                 end_name,
@@ -255,6 +437,12 @@ impl Query {
                 ),
             ));
         }
+        let index = match index {
+            None => IndexKind::Daqi,
+            Some(v) => as_text(index_name, &v)?
+                .parse::<IndexKind>()
+                .map_err(|e| QueryError::new(index_name, e.to_string()))?,
+        };
         let country = match country {
             None => None,
             Some(v) => {
@@ -272,14 +460,25 @@ impl Query {
             None => None,
             Some(v) => {
                 let text = as_text(band_name, &v)?;
-                Some(
-                    text.parse::<Band>()
-                        .map_err(|e| QueryError::new(band_name, e.to_string()))?,
-                )
+                let level = index.parse_category(text).ok_or_else(|| {
+                    QueryError::new(
+                        band_name,
+                        format!(
+                            "unknown band {text:?} on {index}; expected one of {}",
+                            index.categories().join(", ")
+                        ),
+                    )
+                })?;
+                Some(level)
             }
         };
-        let min_aqi = aqi(min_name, min)?.unwrap_or(MIN_AQI);
-        let max_aqi = aqi(max_name, max)?.unwrap_or(MAX_AQI);
+        let (lo, hi) = index.bounds();
+        let min_aqi = aqi(min_name, min, index)?.unwrap_or(if index == IndexKind::Daqi {
+            MIN_AQI
+        } else {
+            lo
+        });
+        let max_aqi = aqi(max_name, max, index)?.unwrap_or(hi);
         if min_aqi > max_aqi {
             return Err(QueryError::new(
                 max_name,
@@ -288,28 +487,95 @@ impl Query {
         }
         // Checked above field by field, so that errors name what the client sent; `validate` cannot fail here
         // but is the one constructor.
-        QueryFields {
+        let query = QueryFields {
             start,
             end,
             country,
             band,
             min_aqi,
             max_aqi,
+            index,
+            ids,
+            sensor_ids,
+            location_ids,
+            sensor_types,
+            place,
         }
-        .validate()
+        .validate()?;
+        Ok(Parsed { query, extras })
     }
 
-    /// Whether a reading answers this query. Backends filter natively; this is the reference they must agree with.
+    /// Whether a reading answers this query. Backends filter natively; this is the reference they must agree with
+    /// (and the last step of every backend's page, so a cheap native test may let through more than it keeps).
     pub fn matches(&self, reading: &Reading) -> bool {
-        reading.timestamp >= self.start
-            && reading.timestamp <= self.end
-            && self
-                .country
-                .as_deref()
-                .is_none_or(|c| reading.country.eq_ignore_ascii_case(c))
-            && self.band.is_none_or(|b| reading.band == b)
-            && reading.aqi >= self.min_aqi
-            && reading.aqi <= self.max_aqi
+        let q = &self.0;
+        if reading.timestamp < q.start || reading.timestamp > q.end {
+            return false;
+        }
+        if !q
+            .country
+            .as_deref()
+            .is_none_or(|c| reading.country.eq_ignore_ascii_case(c))
+        {
+            return false;
+        }
+        let (value, level) = match q.index {
+            IndexKind::Daqi => (u16::from(reading.aqi), reading.band as u8),
+            other => match other.assess(reading.pm25, reading.pm10) {
+                Some(a) => (a.value, a.level),
+                None => return false,
+            },
+        };
+        if value < q.min_aqi || value > q.max_aqi || q.band.is_some_and(|b| b != level) {
+            return false;
+        }
+        if !q.ids.is_empty() && !reading.id.is_some_and(|id| q.ids.binary_search(&id).is_ok()) {
+            return false;
+        }
+        if !q.sensor_ids.is_empty() && q.sensor_ids.binary_search(&reading.sensor_id).is_err() {
+            return false;
+        }
+        if !q.location_ids.is_empty()
+            && !reading
+                .location_id
+                .is_some_and(|id| q.location_ids.binary_search(&id).is_ok())
+        {
+            return false;
+        }
+        if !q.sensor_types.is_empty()
+            && !q
+                .sensor_types
+                .iter()
+                .any(|t| t.eq_ignore_ascii_case(&reading.sensor_type))
+        {
+            return false;
+        }
+        match (&q.place, reading.latitude, reading.longitude) {
+            (None, _, _) => true,
+            (Some(place), Some(lat), Some(lon)) => place.contains(lat, lon),
+            (Some(_), _, _) => false,
+        }
+    }
+
+    /// The DAQI filters a backend may apply natively (its stored `aqi` and `band` are DAQI's): the index range
+    /// and the band, or `None` when the query is on another index (the backend then reads the window and
+    /// [`matches`](Query::matches) decides).
+    pub fn daqi_filters(&self) -> Option<(u8, u8, Option<Band>)> {
+        if self.index != IndexKind::Daqi {
+            return None;
+        }
+        let clamp = |v: u16| u8::try_from(v).unwrap_or(u8::MAX);
+        Some((
+            clamp(self.min_aqi),
+            clamp(self.max_aqi),
+            self.band.map(Band::of_level),
+        ))
+    }
+
+    /// The normal form of the query as text: equal for two queries exactly when they ask the same thing (the
+    /// parsers sort and deduplicate lists and upper-case codes), for cache keys and entity tags.
+    pub fn normal_form(&self) -> String {
+        serde_json::to_string(&self.0).unwrap_or_default()
     }
 }
 
@@ -414,24 +680,23 @@ fn timestamp(field: &str, value: Option<Value>) -> Result<EpochSeconds, QueryErr
     })
 }
 
-fn aqi(field: &str, value: Option<Value>) -> Result<Option<u8>, QueryError> {
+fn aqi(field: &str, value: Option<Value>, index: IndexKind) -> Result<Option<u16>, QueryError> {
     let Some(value) = value else { return Ok(None) };
     let number = match &value {
         Value::Number(n) => n.as_f64(),
         Value::String(s) => s.trim().parse::<f64>().ok(),
         _ => None,
     };
-    let out_of_range = || {
-        QueryError::new(
-            field,
-            format!("must be a whole number from {MIN_AQI} to {MAX_AQI}, got {value}"),
-        )
-    };
+    let (lo, hi) = index.bounds();
+    let lo = if index == IndexKind::Daqi { MIN_AQI } else { lo };
     match number {
-        Some(n) if n.fract() == 0.0 && (f64::from(MIN_AQI)..=f64::from(MAX_AQI)).contains(&n) => {
-            Ok(Some(n as u8))
+        Some(n) if n.fract() == 0.0 && (f64::from(lo)..=f64::from(hi)).contains(&n) => {
+            Ok(Some(n as u16))
         }
-        _ => Err(out_of_range()),
+        _ => Err(QueryError::new(
+            field,
+            format!("must be a whole number from {lo} to {hi} on {index}, got {value}"),
+        )),
     }
 }
 

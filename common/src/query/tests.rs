@@ -15,7 +15,7 @@ fn legacy_body_parses() {
     assert_eq!(q.start, 1_555_423_200);
     assert_eq!(q.end, 1_555_426_800);
     assert_eq!(q.country.as_deref(), Some("DE"));
-    assert_eq!(q.band, Some(Band::Moderate));
+    assert_eq!(q.band, Some(Band::Moderate as u8));
     assert_eq!((q.min_aqi, q.max_aqi), (0, 10));
 }
 
@@ -104,7 +104,7 @@ fn url_params_parse() {
         ("min_aqi", "3"),
     ])
     .expect("valid");
-    assert_eq!(q.band, Some(Band::VeryHigh));
+    assert_eq!(q.band, Some(Band::VeryHigh as u8));
     assert_eq!(q.min_aqi, 3);
     let e =
         Query::from_params([("start", "2019-04-16"), ("start", "2019-04-17")]).expect_err("dup");
@@ -158,7 +158,7 @@ fn get_errors_name_the_url_parameters() {
     assert!(
         unknown
             .message
-            .ends_with("expected start, end, country, band, min_aqi, max_aqi"),
+            .ends_with("expected start, end, country, band, min_aqi, max_aqi, index, id, sensor_id, location_id, sensor_type, bbox, near"),
         "{unknown}"
     );
     let window = [("start", "2019-04-16"), ("end", "2019-04-17")];
@@ -201,7 +201,7 @@ fn json_errors_name_the_body_fields() {
     assert!(
         unknown
             .message
-            .ends_with("expected startDate, endDate, country, range, minAqi, maxAqi"),
+            .ends_with("expected startDate, endDate, country, range, minAqi, maxAqi, index, id, sensor_id, location_id, sensor_type, bbox, near"),
         "{unknown}"
     );
     let backwards = err(r#"{"startDate": "2019-04-17", "endDate": "2019-04-16"}"#);
@@ -213,5 +213,66 @@ fn json_errors_name_the_body_fields() {
     assert_eq!(
         err(r#"{"start": "2019-04-16", "end": "2019-04-17", "min_aqi": 12}"#).field,
         "min_aqi"
+    );
+}
+
+/// Issue 12: every new parameter parses in both forms, and each bad value is refused naming it.
+#[test]
+fn key_place_and_index_parameters() {
+    let q = Query::from_params([("id", "6169764730")]).expect("an id needs no window");
+    assert_eq!(q.ids, vec![6_169_764_730]);
+    assert_eq!((q.start, q.end), ALL_TIME);
+    let q = Query::from_json(
+        br#"{"sensor_id": [3, 1], "sensor_type": "sds011,PMS5003", "near": [48.78, 9.18, 10], "index": "us-epa",
+            "band": "unhealthy for sensitive groups", "min_aqi": 101}"#,
+    )
+    .expect("valid");
+    assert_eq!(q.sensor_ids, vec![1, 3]);
+    assert_eq!(q.sensor_types, vec!["PMS5003", "SDS011"]);
+    assert_eq!(q.index, IndexKind::UsEpa);
+    assert_eq!((q.band, q.min_aqi, q.max_aqi), (Some(2), 101, 500));
+    assert!(matches!(q.place, Some(Place::Near { .. })));
+    let window = [("start", "2019-04-16"), ("end", "2019-04-17")];
+    let bad = |extra: &[(&'static str, &'static str)]| {
+        let mut params = window.to_vec();
+        params.extend_from_slice(extra);
+        Query::from_params(params).expect_err("bad").field
+    };
+    assert_eq!(bad(&[("id", "abc")]), "id");
+    assert_eq!(bad(&[("sensor_id", "1,,2")]), "sensor_id");
+    assert_eq!(bad(&[("location_id", "-4")]), "location_id");
+    assert_eq!(bad(&[("sensor_type", "SDS 011")]), "sensor_type");
+    assert_eq!(bad(&[("bbox", "1,2,3")]), "bbox");
+    assert_eq!(bad(&[("near", "48,9,0")]), "near");
+    assert_eq!(bad(&[("near", "48,9,1"), ("bbox", "0,0,1,1")]), "near");
+    assert_eq!(bad(&[("index", "aqi")]), "index");
+    assert_eq!(bad(&[("index", "eaqi"), ("max_aqi", "7")]), "max_aqi");
+    assert_eq!(bad(&[("index", "eaqi"), ("band", "Low")]), "band");
+    assert_eq!(bad(&[("index", "us-epa"), ("min_aqi", "501")]), "min_aqi");
+    // Without a key, a window is still required.
+    assert_eq!(
+        Query::from_params([("sensor_type", "SDS011")]).expect_err("window").field,
+        "start"
+    );
+    // Two spellings of one question are one normal form.
+    let a = Query::from_params([("sensor_id", "2,1"), ("sensor_type", "sds011")]).expect("a");
+    let b = Query::from_json(br#"{"sensor_id": [1, 2, 2], "sensor_type": ["SDS011"]}"#).expect("b");
+    assert_eq!(a.normal_form(), b.normal_form());
+}
+
+#[test]
+fn the_default_window_applies_when_neither_bound_is_given() {
+    let options = ParseOptions {
+        extras: &["format"],
+        default_window: Some((100, 200)),
+    };
+    let p = Query::parse_params([("format", "json"), ("country", "de")], options).expect("valid");
+    assert_eq!((p.query.start, p.query.end), (100, 200));
+    assert_eq!(p.extra("format"), Some("json"));
+    let p = Query::parse_params([("start", "1970-01-01T00:01:00Z")], options).expect("valid");
+    assert_eq!((p.query.start, p.query.end), (60, 200));
+    assert_eq!(
+        Query::parse_params([("colour", "red")], options).expect_err("unknown").field,
+        "colour"
     );
 }

@@ -12,6 +12,7 @@ use crate::reading::Reading;
 
 pub mod dynamodb;
 pub mod instrumented;
+pub mod merge;
 pub mod sqlite;
 
 /// The embedded store's location when none is given.

@@ -97,7 +97,7 @@ async fn a_selective_query_reads_its_partition_not_the_table() {
 
     // A filter on band or index does not change what is read, only what is returned.
     let band = QueryFields {
-        band: Some(airq_common::Band::High),
+        band: Some(airq_common::Band::High as u8),
         ..de.to_fields()
     }
     .validate()

@@ -63,6 +63,49 @@ async fn queries_search_an_index_in_answer_order() {
     }
 }
 
+/// Issue 12: each new filter reads through an index in proportion to its answer: a reading by id, a sensor's
+/// history (the primary key), a location's, and a place (its sensors from `sensor_places`, then their
+/// histories). Only the id lookup sorts, and at most `MAX_LIST` rows.
+#[tokio::test]
+async fn key_and_place_queries_search_an_index() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store =
+        SqliteStore::open(dir.path().join("airq.db").to_str().expect("utf8")).expect("open");
+    store.upsert(&readings(500, 24)).await.expect("upsert");
+    let w = [("start", "2019-04-16T12:00:00Z"), ("end", "2019-04-17T12:00:00Z")];
+    let cases: Vec<(Vec<(&str, &str)>, &[&str])> = vec![
+        (vec![("id", "3379485920")], &["USING INDEX readings_by_id"]),
+        (
+            vec![("sensor_id", "1003,1004"), w[0], w[1]],
+            &["USING PRIMARY KEY (sensor_id=? AND timestamp>? AND timestamp<?)"],
+        ),
+        (
+            vec![("location_id", "1205")],
+            &["USING INDEX readings_by_location (location_id=? AND timestamp>? AND timestamp<?)"],
+        ),
+        (
+            vec![w[0], w[1], ("near", "48.2,9.0,15")],
+            &["SEARCH sensor_places USING PRIMARY KEY (latitude>? AND latitude<?)", "USING PRIMARY KEY (sensor_id=?"],
+        ),
+        (
+            vec![w[0], w[1], ("bbox", "8.5,48.0,9.4,48.3"), ("sensor_type", "SDS011")],
+            &["SEARCH sensor_places", "USING PRIMARY KEY (sensor_id=?"],
+        ),
+    ];
+    for (params, wanted) in cases {
+        let q = Query::from_params(params.iter().copied()).expect("valid");
+        let plan = store.explain(&q).expect("plan").join("\n");
+        for want in wanted {
+            assert!(plan.contains(want), "{params:?}: {want} not in\n{plan}");
+        }
+        assert!(!plan.contains("SCAN"), "a scan for {params:?}: {plan}");
+        if q.ids.is_empty() {
+            // (The DISTINCT over the small sensor_places range is not a sort of readings.)
+            assert!(!plan.contains("TEMP B-TREE FOR ORDER BY"), "a sort for {params:?}: {plan}");
+        }
+    }
+}
+
 #[tokio::test]
 async fn an_unwritable_path_is_a_clear_error() {
     let dir = tempfile::tempdir().expect("tempdir");

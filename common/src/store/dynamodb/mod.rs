@@ -418,6 +418,8 @@ impl Cursor {
     async fn next_page(mut self) -> Result<Option<(Page, Cursor)>, StoreError> {
         while !self.done {
             let hour = hour_bucket(self.hour);
+            // On another index the stored DAQI cannot narrow anything: read the window, `matches` decides.
+            let (daqi_min, daqi_max, daqi_band) = self.query.daqi_filters().unwrap_or((0, u8::MAX, None));
             let lo = sort_key(self.query.start, 0);
             let hi = sort_key(self.query.end, u64::MAX);
             let mut request = self
@@ -431,8 +433,8 @@ impl Cursor {
                 .expression_attribute_names("#aqi", "aqi")
                 .expression_attribute_values(":lo", AttributeValue::S(lo))
                 .expression_attribute_values(":hi", AttributeValue::S(hi))
-                .expression_attribute_values(":min", num(self.query.min_aqi))
-                .expression_attribute_values(":max", num(self.query.max_aqi))
+                .expression_attribute_values(":min", num(daqi_min))
+                .expression_attribute_values(":max", num(daqi_max))
                 .set_exclusive_start_key(self.start_key.take());
             request = match &self.query.country {
                 Some(country) => request
@@ -446,7 +448,7 @@ impl Cursor {
                     .expression_attribute_names("#p", PK)
                     .expression_attribute_values(":p", AttributeValue::S(hour)),
             };
-            request = match self.query.band {
+            request = match daqi_band {
                 Some(band) => request
                     .filter_expression("#aqi BETWEEN :min AND :max AND #band = :band")
                     .expression_attribute_names("#band", "band")
@@ -467,6 +469,7 @@ impl Cursor {
                 .items()
                 .iter()
                 .map(reading)
+                .filter(|r| r.as_ref().map_or(true, |r| self.query.matches(r)))
                 .collect::<Result<Vec<_>, _>>()?;
             if !readings.is_empty() || self.done {
                 let scanned = Some(std::mem::take(&mut self.carried_scan));

@@ -1,8 +1,10 @@
-//! The embedded reading store: one SQLite table keyed by (sensor_id, timestamp), with indexes that serve the
-//! two query shapes (time window; country and time window) in answer order, so a query reads its matching rows
-//! and never sorts or scans the table.
+//! The embedded reading store: one SQLite table keyed by (sensor_id, timestamp), with indexes that serve every
+//! query shape in answer order (see [`select`]), so a query reads its matching rows and never sorts or scans the
+//! table. A small `sensor_places` table (each sensor's distinct coordinates) turns a place filter into the
+//! histories of the sensors inside it.
 
 use async_trait::async_trait;
+use futures::TryStreamExt;
 use rusqlite::types::Value;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
 
@@ -32,6 +34,15 @@ CREATE TABLE IF NOT EXISTS readings (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS readings_by_time ON readings (timestamp, sensor_id);
 CREATE INDEX IF NOT EXISTS readings_by_country_time ON readings (country, timestamp, sensor_id);
+CREATE INDEX IF NOT EXISTS readings_by_location ON readings (location_id, timestamp, sensor_id)
+    WHERE location_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS readings_by_id ON readings (id) WHERE id IS NOT NULL;
+CREATE TABLE IF NOT EXISTS sensor_places (
+    latitude  REAL    NOT NULL,
+    longitude REAL    NOT NULL,
+    sensor_id INTEGER NOT NULL,
+    PRIMARY KEY (latitude, longitude, sensor_id)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS ingest_notes (
     kind        TEXT PRIMARY KEY,
     finished_ms INTEGER NOT NULL,
@@ -50,46 +61,29 @@ ON CONFLICT (sensor_id, timestamp) DO UPDATE SET
     country = excluded.country, indoor = excluded.indoor, pm10 = excluded.pm10, pm25 = excluded.pm25,
     aqi = excluded.aqi, band = excluded.band";
 
-const COLUMNS: &str =
-    "id, sensor_id, sensor_type, location_id, latitude, longitude, altitude, country, indoor, \
-                       timestamp, pm10, pm25, aqi, band";
+const PLACE: &str =
+    "INSERT OR IGNORE INTO sensor_places (latitude, longitude, sensor_id) VALUES (?1, ?2, ?3)";
 
-/// The two query statements. With a country, `readings_by_country_time` serves the equality and the range and
-/// yields rows already in (timestamp, sensor_id) order; without one, `readings_by_time` does.
-/// Returns the statement and its parameters; the country test is only present when asked for, so that the
-/// planner can pick the country index.
-/// The query for one page: the answer's rows after `after` (the last row of the previous page, by the answer's
-/// order `(timestamp, sensor_id)`), at most `limit` of them. Each page is its own short statement, so a page
-/// holds a pooled connection only while it is read, never while the consumer (a slow client) waits.
-fn select_sql(query: &Query, after: Option<(i64, i64)>, limit: usize) -> (String, Vec<Value>) {
-    let mut sql = format!(
-        "SELECT {COLUMNS} FROM readings WHERE timestamp BETWEEN ? AND ? AND aqi BETWEEN ? AND ?"
-    );
-    // A continuation starts the index range at the last row's second (not at the window's start, which would
-    // make every page walk all the rows before it), and skips that second's rows up to the last sensor.
-    let from = after.map_or(query.start, |(timestamp, _)| timestamp.max(query.start));
-    let mut values = vec![
-        Value::Integer(from),
-        Value::Integer(query.end),
-        Value::Integer(query.min_aqi.into()),
-        Value::Integer(query.max_aqi.into()),
-    ];
-    if let Some(band) = query.band {
-        sql.push_str(" AND band = ?");
-        values.push(Value::Text(band.as_str().to_string()));
-    }
-    if let Some(country) = &query.country {
-        sql.push_str(" AND country = ?");
-        values.push(Value::Text(country.to_ascii_uppercase()));
-    }
-    if let Some((timestamp, sensor_id)) = after {
-        sql.push_str(" AND (timestamp > ? OR sensor_id > ?)");
-        values.push(Value::Integer(timestamp));
-        values.push(Value::Integer(sensor_id));
-    }
-    sql.push_str(" ORDER BY timestamp, sensor_id LIMIT ?");
-    values.push(Value::Integer(i64::try_from(limit).unwrap_or(i64::MAX)));
-    (sql, values)
+/// Fills `sensor_places` from the readings of a store made before it existed (once: it is empty only then, or
+/// when the store holds no coordinates at all, where this reads nothing).
+const BACKFILL_PLACES: &str = "
+INSERT OR IGNORE INTO sensor_places (latitude, longitude, sensor_id)
+SELECT DISTINCT latitude, longitude, sensor_id FROM readings
+WHERE latitude IS NOT NULL AND longitude IS NOT NULL
+  AND NOT EXISTS (SELECT 1 FROM sensor_places)";
+
+pub mod select;
+use select::{keyed_paths, page_sql, place_sensors_sql, window_path, Access, MAX_PLACE_SENSORS};
+
+/// Several paths' answers merged into one (at least one page's worth per path, so a sensor's history is not
+/// read a handful of rows at a time).
+fn paths_pages(pool: SqlitePool, query: Query, paths: Vec<Access>, page_size: usize) -> PageStream {
+    let per_path = (page_size / paths.len().max(1)).max(256).min(page_size);
+    let inputs = paths
+        .into_iter()
+        .map(|access| path_pages(pool.clone(), query.clone(), access, per_path))
+        .collect();
+    super::merge::merge_ordered(inputs, page_size)
 }
 
 /// The embedded store.
@@ -105,7 +99,10 @@ impl SqliteStore {
     /// Opens or creates the store at `path` (parent folders are created too).
     pub fn open(path: &str) -> Result<Self, StoreError> {
         let pool = open_pool(path, 8, crate::sqlite_pool::STORE_CACHE_KIB)?;
-        pool.get()?.execute_batch(SCHEMA)?;
+        let conn = pool.get()?;
+        conn.execute_batch(SCHEMA)?;
+        conn.execute(BACKFILL_PLACES, [])?;
+        drop(conn);
         Ok(SqliteStore {
             pool,
             path: path.to_string(),
@@ -118,11 +115,21 @@ impl SqliteStore {
     pub fn explain(&self, query: &Query) -> Result<Vec<String>, StoreError> {
         let conn = self.pool.get()?;
         let mut plan = Vec::new();
+        let paths = match keyed_paths(query) {
+            Some(paths) => paths,
+            None => match place_sensors(&conn, query)? {
+                Some(sensors) => {
+                    let (sql, values) = place_sensors_sql(query).unwrap_or_default();
+                    plan.extend(explain(&conn, &sql, values)?);
+                    sensors.into_iter().map(Access::Sensor).collect()
+                }
+                None => vec![window_path(query)],
+            },
+        };
         for after in [None, Some((query.start, 0))] {
-            let (sql, values) = select_sql(query, after, 1000);
-            let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
-            let rows = stmt.query_map(params_from_iter(values), |row| row.get::<_, String>(3))?;
-            plan.extend(rows.collect::<Result<Vec<String>, _>>()?);
+            let Some(access) = paths.first() else { break };
+            let (sql, values) = page_sql(query, access, after, 1000);
+            plan.extend(explain(&conn, &sql, values)?);
         }
         Ok(plan)
     }
@@ -142,12 +149,32 @@ impl SqliteStore {
     }
 }
 
+fn explain(conn: &Connection, sql: &str, values: Vec<Value>) -> Result<Vec<String>, StoreError> {
+    let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
+    let rows = stmt.query_map(params_from_iter(values), |row| row.get::<_, String>(3))?;
+    Ok(rows.collect::<Result<Vec<String>, _>>()?)
+}
+
+/// The sensors ever seen inside the query's place, when it names one and they are few enough to read one by
+/// one; `None` otherwise (no place, or more than [`MAX_PLACE_SENSORS`]: the window is read instead).
+fn place_sensors(conn: &Connection, query: &Query) -> Result<Option<Vec<i64>>, StoreError> {
+    let Some((sql, values)) = place_sensors_sql(query) else {
+        return Ok(None);
+    };
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let sensors = stmt
+        .query_map(params_from_iter(values), |row| row.get::<_, i64>(0))?
+        .collect::<Result<Vec<i64>, _>>()?;
+    Ok((sensors.len() <= MAX_PLACE_SENSORS).then_some(sensors))
+}
+
 fn write_batch(conn: &mut Connection, readings: &[Reading]) -> Result<u64, StoreError> {
     // IMMEDIATE takes the write lock up front, so two writers queue on busy_timeout instead of deadlocking on
     // a read-to-write upgrade.
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     {
         let mut stmt = tx.prepare_cached(UPSERT)?;
+        let mut place = tx.prepare_cached(PLACE)?;
         // In primary-key order, so consecutive inserts touch neighbouring B-tree pages. The sort is stable, so
         // of two readings with one key the later one is still written last and wins.
         let mut ordered: Vec<&Reading> = readings.iter().collect();
@@ -169,6 +196,9 @@ fn write_batch(conn: &mut Connection, readings: &[Reading]) -> Result<u64, Store
                 r.aqi,
                 r.band.as_str(),
             ])?;
+            if let (Some(lat), Some(lon)) = (r.latitude, r.longitude) {
+                place.execute(params![lat, lon, r.sensor_id as i64])?;
+            }
         }
     }
     tx.commit()?;
@@ -199,23 +229,66 @@ fn reading_from_row(row: &Row<'_>) -> rusqlite::Result<Result<Reading, StoreErro
     }))
 }
 
-/// Reads one page on the calling (blocking) thread, with a connection taken from the pool and returned as soon
-/// as the page is read.
+/// Reads one page of `access` on the calling (blocking) thread, with a connection taken from the pool and
+/// returned as soon as the page is read. Returns the matching readings and the last row read (the next page's
+/// cursor, `None` when this page was the last): rows the native conditions let through but [`Query::matches`]
+/// refuses (a radius's corners, another index's band) are read past, not returned.
 fn read_page(
     pool: &SqlitePool,
     query: &Query,
+    access: &Access,
     after: Option<(i64, i64)>,
     page_size: usize,
-) -> Result<Vec<Reading>, StoreError> {
+) -> Result<(Vec<Reading>, u64, Option<(i64, i64)>), StoreError> {
     let conn = pool.get()?;
-    let (sql, values) = select_sql(query, after, page_size);
+    let (sql, values) = page_sql(query, access, after, page_size);
     let mut stmt = conn.prepare_cached(&sql)?;
     let mut rows = stmt.query(params_from_iter(values))?;
-    let mut page = Vec::with_capacity(page_size);
+    let mut page = Vec::with_capacity(page_size.min(4096));
+    let (mut read, mut last) = (0usize, None);
     while let Some(row) = rows.next()? {
-        page.push(reading_from_row(row)??);
+        let reading = reading_from_row(row)??;
+        read += 1;
+        last = Some((
+            reading.timestamp,
+            i64::try_from(reading.sensor_id).unwrap_or(i64::MAX),
+        ));
+        if query.matches(&reading) {
+            page.push(reading);
+        }
     }
-    Ok(page)
+    let next = if read == page_size { last } else { None };
+    Ok((page, read as u64, next))
+}
+
+/// The answer of one access path, page by page (keyset paging, one page per pull): nothing is read ahead of
+/// the consumer, and no connection is held between pages, so clients that stop reading can never take the pool
+/// from everyone else.
+fn path_pages(pool: SqlitePool, query: Query, access: Access, page_size: usize) -> PageStream {
+    let pages = futures::stream::try_unfold(Some(None), move |state: Option<Option<(i64, i64)>>| {
+        let (pool, query, access) = (pool.clone(), query.clone(), access.clone());
+        async move {
+            let Some(after) = state else {
+                return Ok(None);
+            };
+            let (readings, read, next) = tokio::task::spawn_blocking(move || {
+                read_page(&pool, &query, &access, after, page_size)
+            })
+            .await
+            .map_err(|e| StoreError::Task(e.to_string()))??;
+            if read == 0 {
+                return Ok(None);
+            }
+            Ok(Some((
+                Page {
+                    readings,
+                    scanned: Some(read),
+                },
+                next.map(Some),
+            )))
+        }
+    });
+    Box::pin(pages)
 }
 
 #[async_trait]
@@ -231,37 +304,36 @@ impl ReadingStore for SqliteStore {
 
     fn query(&self, query: &Query, page_size: usize) -> PageStream {
         let page_size = page_size.max(1);
-        let pool = self.pool.clone();
-        let query = query.clone();
-        // Keyset paging, one page per pull: nothing is read ahead of the consumer, and no connection is held
-        // between pages, so clients that stop reading can never take the pool from everyone else.
-        let pages =
-            futures::stream::try_unfold(Some(None), move |state: Option<Option<(i64, i64)>>| {
-                let (pool, query) = (pool.clone(), query.clone());
-                async move {
-                    let Some(after) = state else {
-                        return Ok(None);
-                    };
-                    let readings = tokio::task::spawn_blocking(move || {
-                        read_page(&pool, &query, after, page_size)
-                    })
-                    .await
-                    .map_err(|e| StoreError::Task(e.to_string()))??;
-                    if readings.is_empty() {
-                        return Ok(None);
-                    }
-                    let next = match readings.last() {
-                        Some(last) if readings.len() == page_size => Some(Some((
-                            last.timestamp,
-                            i64::try_from(last.sensor_id).unwrap_or(i64::MAX),
-                        ))),
-                        _ => None,
-                    };
-                    let scanned = Some(readings.len() as u64);
-                    Ok(Some((Page { readings, scanned }, next)))
+        let (pool, query) = (self.pool.clone(), query.clone());
+        if let Some(paths) = keyed_paths(&query) {
+            return paths_pages(pool, query, paths, page_size);
+        }
+        if query.place.is_none() {
+            let path = window_path(&query);
+            return path_pages(pool, query, path, page_size);
+        }
+        // A place: find its sensors first (a blocking read), then read their histories, or the window when the
+        // place holds too many sensors.
+        let resolve = async move {
+            let (p, q) = (pool.clone(), query.clone());
+            let sensors = tokio::task::spawn_blocking(move || {
+                let conn = p.get()?;
+                place_sensors(&conn, &q)
+            })
+            .await
+            .map_err(|e| StoreError::Task(e.to_string()))??;
+            Ok::<PageStream, StoreError>(match sensors {
+                Some(sensors) => {
+                    let paths = sensors.into_iter().map(Access::Sensor).collect();
+                    paths_pages(pool, query, paths, page_size)
                 }
-            });
-        Box::pin(pages)
+                None => {
+                    let path = window_path(&query);
+                    path_pages(pool, query, path, page_size)
+                }
+            })
+        };
+        Box::pin(futures::stream::once(resolve).try_flatten())
     }
 
     async fn count(&self) -> Result<u64, StoreError> {

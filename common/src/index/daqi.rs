@@ -1,4 +1,7 @@
-//! The UK Daily Air Quality Index (DAQI) for particulate matter, table-driven.
+//! The UK Daily Air Quality Index (DAQI) for particulate matter, table-driven (airq's default index).
+//!
+//! Source: Defra, "Daily Air Quality Index" (https://uk-air.defra.gov.uk/air-pollution/daqi), the PM2.5 and PM10
+//! bands as tabled in the project's reference on air-quality indices (docs/indices.md).
 //!
 //! airq rule (from the project's reference on air-quality indices): round the concentration to the nearest
 //! integer, halves up, exactly once, then look the integer up in the band table. Rounding first is what closes
@@ -77,6 +80,16 @@ impl Band {
             0..=3 => Band::Low,
             4..=6 => Band::Moderate,
             7..=9 => Band::High,
+            _ => Band::VeryHigh,
+        }
+    }
+
+    /// The band of a 0-based level (`Band as u8` inverted; past the end is Very High).
+    pub fn of_level(level: u8) -> Band {
+        match level {
+            0 => Band::Low,
+            1 => Band::Moderate,
+            2 => Band::High,
             _ => Band::VeryHigh,
         }
     }
