@@ -1,7 +1,7 @@
 //! One job: read it, start it in the result store, stream the answer into the store, finish, notify the asking
 //! gateway, acknowledge.
 
-use airq_common::csv_out::{encode_rows, CsvEncoder};
+use airq_common::answer::{answer, Ask};
 use airq_common::protocol::{FailReason, Job, Notice};
 use airq_common::queue::{Message, Receipt};
 use airq_common::results::answer::AnswerWriter;
@@ -22,6 +22,9 @@ struct Envelope {
     id: Uuid,
     reply_to: String,
     query: serde_json::Value,
+    /// The question and format; absent in a job from an older gateway (readings as CSV).
+    #[serde(default)]
+    ask: serde_json::Value,
     /// When the gateway accepted it (ms since the epoch), for the queue-wait metric; 0 when absent.
     #[serde(default)]
     submitted_at: i64,
@@ -92,10 +95,14 @@ impl Worker {
 
     async fn run_job(&self, envelope: Envelope, message: &Message) -> Next {
         let id = envelope.id;
-        let query = match serde_json::from_value::<Job>(serde_json::json!({
+        let mut job = serde_json::json!({
             "id": id, "query": envelope.query, "reply_to": envelope.reply_to, "submitted_at": 0,
-        })) {
-            Ok(job) => job.query,
+        });
+        if !envelope.ask.is_null() {
+            job["ask"] = envelope.ask;
+        }
+        let (query, ask) = match serde_json::from_value::<Job>(job) {
+            Ok(job) => (job.query, job.ask),
             Err(e) => {
                 let failure = Failure {
                     reason: FailReason::InvalidQuery,
@@ -134,7 +141,7 @@ impl Worker {
             .send(&envelope.reply_to, Notice::Running { id })
             .await;
         let heartbeat = self.heartbeat(message.receipt.clone());
-        let streamed = self.stream_answer(id, &query).await;
+        let streamed = self.stream_answer(id, &query, ask).await;
         heartbeat.abort();
         match streamed {
             Ok(true) => {
@@ -217,20 +224,15 @@ impl Worker {
         }
     }
 
-    /// Streams the answer page by page: store page → CSV → gzip → a part stored as each fills. Returns whether
-    /// this attempt's answer is the one recorded.
-    async fn stream_answer(&self, id: Uuid, query: &Query) -> Result<bool, StreamError> {
-        let mut pages = self.store.query(query, self.settings.page_size);
-        let mut encoder = CsvEncoder::new();
+    /// Streams the answer page by page: store page → the answer's format (the same function as the gateway's
+    /// direct path, so the bytes are the same) → gzip → a part stored as each fills. Returns whether this
+    /// attempt's answer is the one recorded.
+    async fn stream_answer(&self, id: Uuid, query: &Query, ask: Ask) -> Result<bool, StreamError> {
+        let mut chunks = answer(&self.store, query, ask, self.settings.page_size);
         let mut writer = AnswerWriter::new(self.results.clone(), id);
-        writer
-            .write(&CsvEncoder::header())
-            .await
-            .map_err(StreamError::Results)?;
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(StreamError::Store)?;
-            let rows = encode_rows(&mut encoder, &page.readings);
-            writer.write(&rows).await.map_err(StreamError::Results)?;
+        while let Some(chunk) = chunks.next().await {
+            let chunk = chunk.map_err(StreamError::Store)?;
+            writer.write(&chunk).await.map_err(StreamError::Results)?;
         }
         writer.finish().await.map_err(StreamError::Results)
     }

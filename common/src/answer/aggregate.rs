@@ -232,7 +232,13 @@ mod tests {
     use super::*;
     use crate::index::Band;
 
-    fn reading(ts: i64, sensor: u64, country: &str, pm25: Option<f64>, pm10: Option<f64>) -> Reading {
+    fn reading(
+        ts: i64,
+        sensor: u64,
+        country: &str,
+        pm25: Option<f64>,
+        pm10: Option<f64>,
+    ) -> Reading {
         Reading {
             id: None,
             sensor_id: sensor,
@@ -253,7 +259,8 @@ mod tests {
 
     fn rows(agg: &mut Aggregator, readings: &[Reading]) -> Vec<Vec<String>> {
         let mut out = Vec::new();
-        let mut emit = |cells: &[Cell<'_>]| out.push(cells.iter().map(|c| format!("{c:?}")).collect());
+        let mut emit =
+            |cells: &[Cell<'_>]| out.push(cells.iter().map(|c| format!("{c:?}")).collect());
         for r in readings {
             agg.add(r, &mut emit);
         }
@@ -278,8 +285,14 @@ mod tests {
         assert_eq!(out[0][2], "Text(\"AT\")");
         assert_eq!(out[1][2], "Text(\"DE\")");
         assert_eq!(out[1][3], "UInt(2)", "readings");
-        assert_eq!(out[1][4..8], ["UInt(2)", "Num(12.0)", "Num(10.0)", "Num(14.0)"]);
-        assert_eq!(out[1][8..12], ["UInt(1)", "Num(30.0)", "Num(30.0)", "Num(30.0)"]);
+        assert_eq!(
+            out[1][4..8],
+            ["UInt(2)", "Num(12.0)", "Num(10.0)", "Num(14.0)"]
+        );
+        assert_eq!(
+            out[1][8..12],
+            ["UInt(1)", "Num(30.0)", "Num(30.0)", "Num(30.0)"]
+        );
         // mean PM2.5 12 -> 2, PM10 30 -> 2: DAQI 2
         assert_eq!(out[1][12], "UInt(2)");
         assert_eq!(out[2][0], "Time(3600)");
@@ -292,7 +305,10 @@ mod tests {
         let mut agg = Aggregator::new(GroupBy::Sensor, Every::Day, IndexKind::Eaqi);
         let out = rows(
             &mut agg,
-            &[reading(100, 2, "DE", Some(4.0), None), reading(90_000, 2, "DE", Some(6.0), None)],
+            &[
+                reading(100, 2, "DE", Some(4.0), None),
+                reading(90_000, 2, "DE", Some(6.0), None),
+            ],
         );
         assert_eq!(out.len(), 2);
         assert_eq!(out[0][0], "Time(0)");

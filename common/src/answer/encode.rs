@@ -100,7 +100,9 @@ impl Format {
             let format = match media.as_str() {
                 "text/csv" => Format::Csv,
                 "application/json" => Format::Json,
-                "application/x-ndjson" | "application/ndjson" | "application/jsonl" => Format::Ndjson,
+                "application/x-ndjson" | "application/ndjson" | "application/jsonl" => {
+                    Format::Ndjson
+                }
                 "application/geo+json" => Format::Geojson,
                 _ => continue,
             };
@@ -159,7 +161,9 @@ impl Encoder {
             }
             Format::Json => out.push(b'['),
             Format::Ndjson => {}
-            Format::Geojson => out.extend_from_slice(br#"{"type":"FeatureCollection","features":["#),
+            Format::Geojson => {
+                out.extend_from_slice(br#"{"type":"FeatureCollection","features":["#)
+            }
         }
     }
 
@@ -378,7 +382,14 @@ mod tests {
                 Cell::Time(1_555_424_572),
                 Cell::Bool(true),
             ],
-            vec![Cell::Text("=x"), Cell::Null, Cell::Null, Cell::Int(-1), Cell::Time(0), Cell::Null],
+            vec![
+                Cell::Text("=x"),
+                Cell::Null,
+                Cell::Null,
+                Cell::Int(-1),
+                Cell::Time(0),
+                Cell::Null,
+            ],
         ]
     }
 
@@ -390,13 +401,24 @@ mod tests {
             .records()
             .map(|r| r.expect("csv").iter().map(str::to_string).collect())
             .collect();
-        assert_eq!(got[0], ["a,\"b\"\n=c", "48.5", "-9.25", "3", "2019-04-16T14:22:52Z", "1"]);
+        assert_eq!(
+            got[0],
+            [
+                "a,\"b\"\n=c",
+                "48.5",
+                "-9.25",
+                "3",
+                "2019-04-16T14:22:52Z",
+                "1"
+            ]
+        );
         assert_eq!(got[1], ["'=x", "", "", "-1", "1970-01-01T00:00:00Z", ""]);
     }
 
     #[test]
     fn json_ndjson_and_geojson_are_valid_and_typed() {
-        let json: serde_json::Value = serde_json::from_str(&encode(Format::Json, &rows())).expect("json");
+        let json: serde_json::Value =
+            serde_json::from_str(&encode(Format::Json, &rows())).expect("json");
         assert_eq!(json[0]["name"], "a,\"b\"\n=c");
         assert_eq!(json[0]["n"], 3);
         assert_eq!(json[0]["ok"], true);
@@ -407,9 +429,13 @@ mod tests {
         for line in nd.lines() {
             let _: serde_json::Value = serde_json::from_str(line).expect("a JSON object per line");
         }
-        let geo: serde_json::Value = serde_json::from_str(&encode(Format::Geojson, &rows())).expect("geojson");
+        let geo: serde_json::Value =
+            serde_json::from_str(&encode(Format::Geojson, &rows())).expect("geojson");
         assert_eq!(geo["type"], "FeatureCollection");
-        assert_eq!(geo["features"][0]["geometry"]["coordinates"], serde_json::json!([-9.25, 48.5]));
+        assert_eq!(
+            geo["features"][0]["geometry"]["coordinates"],
+            serde_json::json!([-9.25, 48.5])
+        );
         assert_eq!(geo["features"][0]["properties"]["n"], 3);
         assert!(geo["features"][0]["properties"].get("latitude").is_none());
         assert_eq!(geo["features"][1]["geometry"], serde_json::Value::Null);
@@ -436,7 +462,10 @@ mod tests {
             Some(Format::Geojson)
         );
         assert_eq!(Format::from_accept("*/*"), None);
-        assert_eq!(Format::from_accept("text/html, application/x-ndjson;q=0.1"), Some(Format::Ndjson));
+        assert_eq!(
+            Format::from_accept("text/html, application/x-ndjson;q=0.1"),
+            Some(Format::Ndjson)
+        );
         assert_eq!(Format::from_accept("application/json;q=0"), None);
         assert_eq!(Format::parse("LEGACY-CSV"), Some(Format::LegacyCsv));
     }

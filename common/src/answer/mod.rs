@@ -65,7 +65,10 @@ impl Ask {
                 let names: Vec<&str> = Format::ALL.iter().map(|f| f.as_str()).collect();
                 QueryError {
                     field: "format".into(),
-                    message: format!("unknown format {text:?}; expected one of {}", names.join(", ")),
+                    message: format!(
+                        "unknown format {text:?}; expected one of {}",
+                        names.join(", ")
+                    ),
                 }
             })?,
             None => accept.and_then(Format::from_accept).unwrap_or_default(),
@@ -76,7 +79,9 @@ impl Ask {
                     None => by,
                     Some(t) => GroupBy::parse(t).ok_or_else(|| QueryError {
                         field: "by".into(),
-                        message: format!("unknown grouping {t:?}; expected sensor, location or country"),
+                        message: format!(
+                            "unknown grouping {t:?}; expected sensor, location or country"
+                        ),
                     })?,
                 },
                 every: match parsed.extra("every") {
@@ -99,7 +104,8 @@ impl Ask {
         if self.format == Format::LegacyCsv && matches!(self.question, Question::Aggregate { .. }) {
             return Err(QueryError {
                 field: "format".into(),
-                message: "legacy-csv holds readings; an aggregate is csv, json, ndjson or geojson".into(),
+                message: "legacy-csv holds readings; an aggregate is csv, json, ndjson or geojson"
+                    .into(),
             });
         }
         Ok(())
@@ -211,7 +217,8 @@ impl State {
                 }
                 None => {
                     self.ended = true;
-                    let mut latest: Vec<Reading> = std::mem::take(&mut self.latest).into_values().collect();
+                    let mut latest: Vec<Reading> =
+                        std::mem::take(&mut self.latest).into_values().collect();
                     latest.sort_unstable_by_key(|r| r.sensor_id);
                     for r in &latest {
                         self.write_reading(&mut out, r);

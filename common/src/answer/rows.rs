@@ -65,7 +65,10 @@ fn assessed(r: &Reading, index: IndexKind) -> (Cell<'static>, Cell<'static>) {
     match index {
         IndexKind::Daqi => (Cell::UInt(r.aqi.into()), Cell::Text(r.band.as_str())),
         other => match other.assess(r.pm25, r.pm10) {
-            Some(a) => (Cell::UInt(a.value.into()), Cell::Text(other.category(a.level))),
+            Some(a) => (
+                Cell::UInt(a.value.into()),
+                Cell::Text(other.category(a.level)),
+            ),
             None => (Cell::Null, Cell::Null),
         },
     }
@@ -156,7 +159,10 @@ mod tests {
         assert_eq!(cells[2], Cell::Num(5.0), "P2 is PM2.5");
         r.aqi = 10;
         r.band = Band::VeryHigh;
-        assert_eq!(legacy_cells(&r, IndexKind::Daqi)[9], Cell::Text("Very_High"));
+        assert_eq!(
+            legacy_cells(&r, IndexKind::Daqi)[9],
+            Cell::Text("Very_High")
+        );
         assert_eq!(reading_cells(&r, IndexKind::UsEpa)[12], Cell::UInt(53));
     }
 }

@@ -154,7 +154,11 @@ mod tests {
         for kind in IndexKind::ALL {
             assert_eq!(kind.as_str().parse::<IndexKind>(), Ok(kind));
             for (level, name) in kind.categories().iter().enumerate() {
-                assert_eq!(kind.parse_category(name), Some(level as u8), "{kind} {name}");
+                assert_eq!(
+                    kind.parse_category(name),
+                    Some(level as u8),
+                    "{kind} {name}"
+                );
                 assert_eq!(kind.category(level as u8), *name);
             }
             assert_eq!(kind.parse_category("no such band"), None);

@@ -164,7 +164,16 @@ mod tests {
 
     #[test]
     fn categories_at_their_edges_and_the_worse_pollutant() {
-        let edges = [(50, 0), (51, 1), (100, 1), (101, 2), (150, 2), (151, 3), (200, 3), (201, 4)];
+        let edges = [
+            (50, 0),
+            (51, 1),
+            (100, 1),
+            (101, 2),
+            (150, 2),
+            (151, 3),
+            (200, 3),
+            (201, 4),
+        ];
         for (value, level) in edges {
             assert_eq!(category(value), level, "{value}");
         }

@@ -211,7 +211,12 @@ fn numbers(field: &str, value: &Value, n: usize, shape: &str) -> Result<Vec<f64>
     }
     values
         .iter()
-        .map(|v| v.parse::<f64>().ok().filter(|x| x.is_finite()).ok_or_else(wrong))
+        .map(|v| {
+            v.parse::<f64>()
+                .ok()
+                .filter(|x| x.is_finite())
+                .ok_or_else(wrong)
+        })
         .collect()
 }
 
@@ -298,12 +303,29 @@ mod tests {
         for v in [json!("3,1,2,1"), json!([3, "1", 2]), json!(["3,1", 2])] {
             assert_eq!(ids("sensor_id", Some(v)).expect("ok"), vec![1, 2, 3]);
         }
-        assert_eq!(ids("id", Some(json!(6169764730u64))).expect("ok"), vec![6169764730]);
-        for bad in [json!("1,,2"), json!("x"), json!("-1"), json!(true), json!([[1]])] {
-            assert_eq!(ids("sensor_id", Some(bad)).expect_err("bad").field, "sensor_id");
+        assert_eq!(
+            ids("id", Some(json!(6169764730u64))).expect("ok"),
+            vec![6169764730]
+        );
+        for bad in [
+            json!("1,,2"),
+            json!("x"),
+            json!("-1"),
+            json!(true),
+            json!([[1]]),
+        ] {
+            assert_eq!(
+                ids("sensor_id", Some(bad)).expect_err("bad").field,
+                "sensor_id"
+            );
         }
         let many: Vec<u64> = (0..=MAX_LIST as u64).collect();
-        assert_eq!(ids("location_id", Some(json!(many))).expect_err("long").field, "location_id");
+        assert_eq!(
+            ids("location_id", Some(json!(many)))
+                .expect_err("long")
+                .field,
+            "location_id"
+        );
         assert_eq!(
             sensor_types("sensor_type", Some(json!("pms5003, SDS011,sds011"))).expect("ok"),
             vec!["PMS5003", "SDS011"]
@@ -315,13 +337,32 @@ mod tests {
     fn places_parse_and_validate() {
         assert_eq!(
             bbox("bbox", &json!("9.0,48.7,9.3,48.9")).expect("ok"),
-            Place::Bbox { min_lon: 9.0, min_lat: 48.7, max_lon: 9.3, max_lat: 48.9 }
+            Place::Bbox {
+                min_lon: 9.0,
+                min_lat: 48.7,
+                max_lon: 9.3,
+                max_lat: 48.9
+            }
         );
-        for bad in ["9,48,9.3", "9.3,48,9.0,49", "9,91,10,92", "181,0,182,1", "a,b,c,d", "NaN,0,1,1"] {
+        for bad in [
+            "9,48,9.3",
+            "9.3,48,9.0,49",
+            "9,91,10,92",
+            "181,0,182,1",
+            "a,b,c,d",
+            "NaN,0,1,1",
+        ] {
             assert_eq!(bbox("bbox", &json!(bad)).expect_err(bad).field, "bbox");
         }
         assert!(near("near", &json!([48.78, 9.18, 10])).is_ok());
-        for bad in ["48,9", "48,9,0", "48,9,-1", "91,9,1", "48,200,1", "48,9,30000"] {
+        for bad in [
+            "48,9",
+            "48,9,0",
+            "48,9,-1",
+            "91,9,1",
+            "48,200,1",
+            "48,9,30000",
+        ] {
             assert_eq!(near("near", &json!(bad)).expect_err(bad).field, "near");
         }
     }
@@ -331,7 +372,11 @@ mod tests {
     fn distance_and_bounds() {
         let d = distance_km(48.7758, 9.1829, 48.7406, 9.3108);
         assert!((d - 10.2).abs() < 0.5, "{d}");
-        let place = Place::Near { lat: 48.7758, lon: 9.1829, radius_km: 10.0 };
+        let place = Place::Near {
+            lat: 48.7758,
+            lon: 9.1829,
+            radius_km: 10.0,
+        };
         assert!(!place.contains(48.7406, 9.3108));
         assert!(place.contains(48.78, 9.2));
         let b = place.bounds();
@@ -341,12 +386,23 @@ mod tests {
             // Points on the circle (10 km), found by walking out from the centre.
             let (lat, lon) = (48.7758 + 0.0899 * a.sin(), 9.1829 + 0.1366 * a.cos());
             if place.contains(lat, lon) {
-                assert!(lat >= b.lat.0 && lat <= b.lat.1 && lon >= w && lon <= e, "{lat} {lon}");
+                assert!(
+                    lat >= b.lat.0 && lat <= b.lat.1 && lon >= w && lon <= e,
+                    "{lat} {lon}"
+                );
             }
         }
-        let polar = Place::Near { lat: 89.95, lon: 0.0, radius_km: 50.0 };
+        let polar = Place::Near {
+            lat: 89.95,
+            lon: 0.0,
+            radius_km: 50.0,
+        };
         assert_eq!(polar.bounds().lon, None);
-        let dateline = Place::Near { lat: 0.0, lon: 179.99, radius_km: 50.0 };
+        let dateline = Place::Near {
+            lat: 0.0,
+            lon: 179.99,
+            radius_km: 50.0,
+        };
         assert_eq!(dateline.bounds().lon, None);
         assert!(dateline.contains(0.0, -179.99));
     }

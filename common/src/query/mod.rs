@@ -119,7 +119,10 @@ impl QueryFields {
             .band
             .is_some_and(|b| usize::from(b) >= self.index.categories().len())
         {
-            return Err(QueryError::new("band", format!("is not a band of {}", self.index)));
+            return Err(QueryError::new(
+                "band",
+                format!("is not a band of {}", self.index),
+            ));
         }
         for (name, len) in [
             ("id", self.ids.len()),
@@ -128,7 +131,10 @@ impl QueryFields {
             ("sensor_type", self.sensor_types.len()),
         ] {
             if len > filters::MAX_LIST {
-                return Err(QueryError::new(name, format!("lists at most {} values", filters::MAX_LIST)));
+                return Err(QueryError::new(
+                    name,
+                    format!("lists at most {} values", filters::MAX_LIST),
+                ));
             }
         }
         Ok(Query(self))
@@ -409,9 +415,7 @@ impl Query {
             (None, None) => None,
         };
         let keyed = !(ids.is_empty() && sensor_ids.is_empty() && location_ids.is_empty());
-        let default_window = options
-            .default_window
-            .or(keyed.then_some(ALL_TIME));
+        let default_window = options.default_window.or(keyed.then_some(ALL_TIME));
 
         let (start, end) = match (start, end, default_window) {
             (None, None, Some(window)) => window,
@@ -529,7 +533,11 @@ impl Query {
         if value < q.min_aqi || value > q.max_aqi || q.band.is_some_and(|b| b != level) {
             return false;
         }
-        if !q.ids.is_empty() && !reading.id.is_some_and(|id| q.ids.binary_search(&id).is_ok()) {
+        if !q.ids.is_empty()
+            && !reading
+                .id
+                .is_some_and(|id| q.ids.binary_search(&id).is_ok())
+        {
             return false;
         }
         if !q.sensor_ids.is_empty() && q.sensor_ids.binary_search(&reading.sensor_id).is_err() {
@@ -688,7 +696,11 @@ fn aqi(field: &str, value: Option<Value>, index: IndexKind) -> Result<Option<u16
         _ => None,
     };
     let (lo, hi) = index.bounds();
-    let lo = if index == IndexKind::Daqi { MIN_AQI } else { lo };
+    let lo = if index == IndexKind::Daqi {
+        MIN_AQI
+    } else {
+        lo
+    };
     match number {
         Some(n) if n.fract() == 0.0 && (f64::from(lo)..=f64::from(hi)).contains(&n) => {
             Ok(Some(n as u16))

@@ -251,7 +251,9 @@ fn key_place_and_index_parameters() {
     assert_eq!(bad(&[("index", "us-epa"), ("min_aqi", "501")]), "min_aqi");
     // Without a key, a window is still required.
     assert_eq!(
-        Query::from_params([("sensor_type", "SDS011")]).expect_err("window").field,
+        Query::from_params([("sensor_type", "SDS011")])
+            .expect_err("window")
+            .field,
         "start"
     );
     // Two spellings of one question are one normal form.
@@ -272,7 +274,9 @@ fn the_default_window_applies_when_neither_bound_is_given() {
     let p = Query::parse_params([("start", "1970-01-01T00:01:00Z")], options).expect("valid");
     assert_eq!((p.query.start, p.query.end), (60, 200));
     assert_eq!(
-        Query::parse_params([("colour", "red")], options).expect_err("unknown").field,
+        Query::parse_params([("colour", "red")], options)
+            .expect_err("unknown")
+            .field,
         "colour"
     );
 }

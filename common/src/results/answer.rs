@@ -116,6 +116,8 @@ impl AnswerWriter {
             csv_bytes: self.csv,
             stored_bytes: size,
             inline,
+            // The format is the record's, written when the job was created; `finish` does not change it.
+            format: Default::default(),
         };
         self.store.finish(self.id, Outcome::Done(answer)).await
     }

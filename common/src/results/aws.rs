@@ -107,6 +107,7 @@ fn record_of(item: &Item) -> Result<Record, ResultError> {
         message: text(item, "message"),
         field: text(item, "field"),
         gone_reason: text(item, "gone_reason"),
+        format: text(item, "format"),
         inline: item
             .get("small_answer")
             .and_then(|v| v.as_b().ok())
@@ -315,6 +316,9 @@ impl ResultStore for AwsResults {
             .item("forget_at", n(ttl_seconds(forget)));
         if let Some(owner) = &job.owner {
             put = put.item("owner", s(owner.clone()));
+        }
+        if !job.format.is_default() {
+            put = put.item("format", s(job.format.as_str()));
         }
         let put = put
             .condition_expression("attribute_not_exists(id)")

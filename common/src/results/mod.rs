@@ -51,6 +51,8 @@ pub struct NewJob {
     pub ttl: Duration,
     /// The API key's name that created it, when the gateway requires keys: only that key may read or cancel it.
     pub owner: Option<String>,
+    /// The answer's format, so any gateway serves it with its media type.
+    pub format: crate::answer::Format,
 }
 
 /// Where a finished answer is: `parts` gzip parts written by attempt `attempt` (the parts concatenated are one
@@ -65,6 +67,8 @@ pub struct Answer {
     pub stored_bytes: u64,
     /// The whole compressed answer, when the backend keeps small answers in the record itself.
     pub inline: Option<Bytes>,
+    /// The format the job asked for (CSV for a record written before jobs had formats).
+    pub format: crate::answer::Format,
 }
 
 /// Why a job failed, as the client is told.

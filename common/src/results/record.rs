@@ -25,6 +25,8 @@ pub struct Record {
     pub gone_reason: Option<String>,
     /// A small answer kept in the record itself (AWS backend).
     pub inline: Option<bytes::Bytes>,
+    /// The answer's format name, `None` for CSV (and records made before formats).
+    pub format: Option<String>,
 }
 
 /// What a record means at `now`: deadlines and expiry apply whether or not a sweep has run.
@@ -57,6 +59,11 @@ pub fn status_at(row: Option<Record>, now: i64) -> Result<JobStatus, ResultError
                     .map_err(|_| corrupt())?,
                 stored_bytes: u64::try_from(row.stored_bytes).map_err(|_| corrupt())?,
                 inline: row.inline,
+                format: row
+                    .format
+                    .as_deref()
+                    .and_then(crate::answer::Format::parse)
+                    .unwrap_or_default(),
             })
         }
         "failed" => JobStatus::Failed(Failure {

@@ -37,7 +37,8 @@ CREATE TABLE IF NOT EXISTS results (
     message      TEXT,
     field        TEXT,
     gone_reason  TEXT,
-    owner        TEXT
+    owner        TEXT,
+    format       TEXT
 );
 CREATE INDEX IF NOT EXISTS results_by_state ON results (state, expires_ms);
 CREATE TABLE IF NOT EXISTS result_parts (
@@ -67,7 +68,8 @@ impl SqliteResults {
         let pool = open_pool(path, 4, crate::sqlite_pool::SMALL_CACHE_KIB)?;
         let conn = pool.get()?;
         conn.execute_batch(SCHEMA)?;
-        add_owner_column(&conn)?;
+        add_column(&conn, "owner")?;
+        add_column(&conn, "format")?;
         drop(conn);
         Ok(SqliteResults {
             pool,
@@ -95,7 +97,7 @@ fn read_row(conn: &Connection, id: &str) -> Result<Option<Row>, ResultError> {
     Ok(conn
         .query_row(
             "SELECT state, deadline_ms, ttl_ms, expires_ms, forget_ms, attempt, parts, csv_bytes, stored_bytes,
-                    reason, message, field, gone_reason
+                    reason, message, field, gone_reason, format
              FROM results WHERE id = ?1",
             [id],
             |r| {
@@ -113,6 +115,7 @@ fn read_row(conn: &Connection, id: &str) -> Result<Option<Row>, ResultError> {
                     message: r.get(10)?,
                     field: r.get(11)?,
                     gone_reason: r.get(12)?,
+                    format: r.get(13)?,
                     inline: None,
                 })
             },
@@ -294,18 +297,19 @@ fn sweep_tx(conn: &mut Connection) -> Result<SweepReport, ResultError> {
     Ok(report)
 }
 
-/// Files made before jobs had owners get the column (`CREATE TABLE IF NOT EXISTS` leaves an old table as it
-/// is). Two processes opening the same old file at once may both try: the loser's "duplicate column" is fine.
-fn add_owner_column(conn: &Connection) -> Result<(), ResultError> {
-    let has_owner: bool = conn.query_row(
-        "SELECT COUNT(*) > 0 FROM pragma_table_info('results') WHERE name = 'owner'",
-        [],
+/// Files made before jobs had owners (or formats) get the column (`CREATE TABLE IF NOT EXISTS` leaves an old
+/// table as it is). Two processes opening the same old file at once may both try: the loser's "duplicate
+/// column" is fine. `name` is one of this file's own column names, never input.
+fn add_column(conn: &Connection, name: &str) -> Result<(), ResultError> {
+    let has: bool = conn.query_row(
+        "SELECT COUNT(*) > 0 FROM pragma_table_info('results') WHERE name = ?1",
+        [name],
         |row| row.get(0),
     )?;
-    if has_owner {
+    if has {
         return Ok(());
     }
-    match conn.execute("ALTER TABLE results ADD COLUMN owner TEXT", []) {
+    match conn.execute(&format!("ALTER TABLE results ADD COLUMN {name} TEXT"), []) {
         Ok(_) => Ok(()),
         Err(rusqlite::Error::SqliteFailure(_, Some(message)))
             if message.contains("duplicate column") =>
@@ -322,14 +326,15 @@ impl ResultStore for SqliteResults {
         let job = job.clone();
         self.blocking(move |conn| {
             let inserted = conn.execute(
-                "INSERT OR IGNORE INTO results (id, state, submitted_ms, deadline_ms, ttl_ms, owner)
-                 VALUES (?1, 'queued', ?2, ?3, ?4, ?5)",
+                "INSERT OR IGNORE INTO results (id, state, submitted_ms, deadline_ms, ttl_ms, owner, format)
+                 VALUES (?1, 'queued', ?2, ?3, ?4, ?5, ?6)",
                 params![
                     job.id.to_string(),
                     job.submitted_ms,
                     job.deadline_ms,
                     ms(job.ttl),
-                    job.owner
+                    job.owner,
+                    (!job.format.is_default()).then(|| job.format.as_str())
                 ],
             )?;
             if inserted == 0 {

@@ -78,6 +78,10 @@ impl ReadingStore for Instrumented {
         self.inner.stats().await
     }
 
+    async fn newest(&self) -> Result<Option<crate::time::EpochSeconds>, StoreError> {
+        self.inner.newest().await
+    }
+
     async fn note_ingest(&self, note: &IngestNote) -> Result<(), StoreError> {
         self.inner.note_ingest(note).await
     }

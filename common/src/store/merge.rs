@@ -42,7 +42,8 @@ impl Merge {
             }
         }
         if let Some(head) = input.buffered.front() {
-            self.heads.push(Reverse((head.timestamp, head.sensor_id, i)));
+            self.heads
+                .push(Reverse((head.timestamp, head.sensor_id, i)));
         }
         Ok(())
     }

@@ -65,6 +65,12 @@ pub trait ReadingStore: Send + Sync + 'static {
     /// (callers cache it briefly).
     async fn stats(&self) -> Result<StoreStats, StoreError>;
 
+    /// The newest reading's time, cheaply (an index's end): where `/api/latest`'s default window ends. The
+    /// default reads [`stats`](Self::stats); backends whose count is not free override it.
+    async fn newest(&self) -> Result<Option<EpochSeconds>, StoreError> {
+        Ok(self.stats().await?.newest)
+    }
+
     /// Records an ingest run's outcome (the master, after every run), for `/api/status` on every gateway.
     async fn note_ingest(&self, note: &IngestNote) -> Result<(), StoreError>;
 

@@ -18,7 +18,9 @@ fn query(start: i64, end: i64) -> Query {
 }
 
 async fn collect_pages(pages: PageStream) -> Vec<Page> {
-    futures::TryStreamExt::try_collect(pages).await.expect("query")
+    futures::TryStreamExt::try_collect(pages)
+        .await
+        .expect("query")
 }
 
 async fn answer(store: &Arc<dyn ReadingStore>, q: &Query) -> Vec<Reading> {
@@ -201,22 +203,51 @@ pub async fn filters_match_the_reference(store: Arc<dyn ReadingStore>) {
 pub async fn key_and_place_filters_match_the_reference(store: Arc<dyn ReadingStore>) {
     let data = readings(400, 6);
     store.upsert(&data).await.expect("upsert");
-    let ids = format!("{},{},{}", 3_379_485_919u64 + 5, 3_379_485_919u64 + 6, 3_379_485_919u64 + 399);
-    let window = [("start", "2019-04-16T12:30:00Z"), ("end", "2019-04-16T17:00:00Z")];
+    let ids = format!(
+        "{},{},{}",
+        3_379_485_919u64 + 5,
+        3_379_485_919u64 + 6,
+        3_379_485_919u64 + 399
+    );
+    let window = [
+        ("start", "2019-04-16T12:30:00Z"),
+        ("end", "2019-04-16T17:00:00Z"),
+    ];
     let cases: Vec<Vec<(&str, &str)>> = vec![
         vec![("id", ids.as_str())],
         vec![("id", "1")],
         vec![("sensor_id", "1003")],
         vec![("sensor_id", "1003,1000,1012,999")],
-        vec![("sensor_id", "1003,1005"), window[0], window[1], ("sensor_type", "SDS011")],
+        vec![
+            ("sensor_id", "1003,1005"),
+            window[0],
+            window[1],
+            ("sensor_type", "SDS011"),
+        ],
         vec![("location_id", "1205,1207")],
         vec![("location_id", "1205"), ("sensor_type", "sds011")],
         vec![window[0], window[1], ("sensor_type", "PMS7003")],
         vec![window[0], window[1], ("bbox", "8.0,48.2,9.4,48.9")],
-        vec![window[0], window[1], ("near", "48.5,8.8,30"), ("country", "NL")],
+        vec![
+            window[0],
+            window[1],
+            ("near", "48.5,8.8,30"),
+            ("country", "NL"),
+        ],
         vec![("sensor_id", "1001,1002"), ("near", "48.5,8.8,60")],
-        vec![window[0], window[1], ("index", "us-epa"), ("band", "Unhealthy")],
-        vec![window[0], window[1], ("index", "us-epa"), ("min_aqi", "60"), ("max_aqi", "160")],
+        vec![
+            window[0],
+            window[1],
+            ("index", "us-epa"),
+            ("band", "Unhealthy"),
+        ],
+        vec![
+            window[0],
+            window[1],
+            ("index", "us-epa"),
+            ("min_aqi", "60"),
+            ("max_aqi", "160"),
+        ],
         vec![window[0], window[1], ("index", "eaqi"), ("band", "Poor")],
         vec![("sensor_id", "1004"), ("index", "eaqi"), ("min_aqi", "3")],
     ];
@@ -232,13 +263,29 @@ pub async fn key_and_place_filters_match_the_reference(store: Arc<dyn ReadingSto
     // The cases are not vacuous: most find something.
     let found = cases
         .iter()
-        .filter(|p| !expected(&data, &Query::from_params(p.iter().copied()).expect("valid")).is_empty())
+        .filter(|p| {
+            !expected(
+                &data,
+                &Query::from_params(p.iter().copied()).expect("valid"),
+            )
+            .is_empty()
+        })
         .count();
     let empty: Vec<_> = cases
         .iter()
-        .filter(|p| expected(&data, &Query::from_params(p.iter().copied()).expect("valid")).is_empty())
+        .filter(|p| {
+            expected(
+                &data,
+                &Query::from_params(p.iter().copied()).expect("valid"),
+            )
+            .is_empty()
+        })
         .collect();
-    assert!(found >= cases.len() - 1, "{found} of {}: empty {empty:?}", cases.len());
+    assert!(
+        found >= cases.len() - 1,
+        "{found} of {}: empty {empty:?}",
+        cases.len()
+    );
 }
 
 /// Every question in every format answers over the store what it answers over the reference readings,
@@ -251,14 +298,28 @@ pub async fn questions_answer_like_the_reference(store: Arc<dyn ReadingStore>) {
     let queries = [
         query(T0, T0 + 5 * 3600),
         Query::from_params([("sensor_id", "1003,1004"), ("index", "us-epa")]).expect("valid"),
-        Query::from_params([("start", "2019-04-16"), ("end", "2019-04-17"), ("bbox", "8,48,9.4,49")]).expect("valid"),
+        Query::from_params([
+            ("start", "2019-04-16"),
+            ("end", "2019-04-17"),
+            ("bbox", "8,48,9.4,49"),
+        ])
+        .expect("valid"),
     ];
     let questions = [
         Question::Readings,
         Question::Latest,
-        Question::Aggregate { by: GroupBy::Sensor, every: Every::Hour },
-        Question::Aggregate { by: GroupBy::Country, every: Every::Day },
-        Question::Aggregate { by: GroupBy::Location, every: Every::Hour },
+        Question::Aggregate {
+            by: GroupBy::Sensor,
+            every: Every::Hour,
+        },
+        Question::Aggregate {
+            by: GroupBy::Country,
+            every: Every::Day,
+        },
+        Question::Aggregate {
+            by: GroupBy::Location,
+            every: Every::Hour,
+        },
     ];
     for q in &queries {
         for question in questions {
@@ -267,11 +328,19 @@ pub async fn questions_answer_like_the_reference(store: Arc<dyn ReadingStore>) {
                 if ask.check().is_err() {
                     continue;
                 }
-                let got: Vec<Vec<u8>> = answer(&store, q, ask, 50).try_collect().await.expect("answer");
+                let got: Vec<Vec<u8>> = answer(&store, q, ask, 50)
+                    .try_collect()
+                    .await
+                    .expect("answer");
                 let reference = expected(&data, q);
-                let pages = futures::stream::iter([Ok(Page { readings: reference, scanned: None })]);
-                let want: Vec<Vec<u8>> =
-                    answer_pages(Box::pin(pages), q, ask).try_collect().await.expect("reference");
+                let pages = futures::stream::iter([Ok(Page {
+                    readings: reference,
+                    scanned: None,
+                })]);
+                let want: Vec<Vec<u8>> = answer_pages(Box::pin(pages), q, ask)
+                    .try_collect()
+                    .await
+                    .expect("reference");
                 assert_eq!(got.concat(), want.concat(), "{q:?} {ask:?}");
             }
         }

@@ -33,6 +33,7 @@ fn job(deadline: Duration, ttl: Duration) -> NewJob {
         deadline_ms: now + i64::try_from(deadline.as_millis()).unwrap_or(i64::MAX),
         ttl,
         owner: None,
+        format: Default::default(),
     }
 }
 
@@ -74,6 +75,27 @@ async fn read_answer(store: &Arc<dyn ResultStore>, id: Uuid) -> Vec<u8> {
         .await
         .expect("read the answer");
     chunks.concat()
+}
+
+/// A job's format (issue 12) is the answer's on every handle, so any gateway serves it with its media type;
+/// a job created without one is CSV.
+pub async fn formats_are_kept((a, b): Handles) {
+    use crate::answer::Format;
+    for format in Format::ALL {
+        let job = NewJob {
+            format,
+            ..pending_job()
+        };
+        a.create(&job).await.expect("create");
+        b.start(job.id).await.expect("start");
+        assert!(write_answer(&b, job.id, &sample_csv(10, 4))
+            .await
+            .expect("write"));
+        match a.status(job.id).await.expect("status") {
+            JobStatus::Done(answer) => assert_eq!(answer.format, format),
+            other => panic!("{format:?}: {other:?}"),
+        }
+    }
 }
 
 /// A job's owner reads back from every handle, through its whole life; a job without one, and an unknown id,
@@ -377,7 +399,7 @@ macro_rules! result_conformance_tests {
             lifecycle_across_handles, small_and_empty_answers, ids_are_created_once, the_first_finish_wins,
             an_abandoned_attempt_is_invisible, failures_keep_their_reason, deadlines_apply_without_a_sweep,
             answers_expire, cancelled_jobs_are_gone, an_answer_over_the_limit_is_refused, owners_are_kept,
-            members_are_seen_from_every_handle);
+            members_are_seen_from_every_handle, formats_are_kept);
     };
     (@cases $make:expr; $($case:ident),+) => {
         $(

@@ -34,6 +34,7 @@ async fn answered(store: &Arc<dyn ResultStore>, rows: usize, seed: u64) -> (Uuid
         deadline_ms: now + 60_000,
         ttl: std::time::Duration::from_secs(600),
         owner: None,
+        format: Default::default(),
     };
     store.create(&job).await.expect("create");
     let mut writer = AnswerWriter::new(store.clone(), job.id);

@@ -72,7 +72,10 @@ async fn key_and_place_queries_search_an_index() {
     let store =
         SqliteStore::open(dir.path().join("airq.db").to_str().expect("utf8")).expect("open");
     store.upsert(&readings(500, 24)).await.expect("upsert");
-    let w = [("start", "2019-04-16T12:00:00Z"), ("end", "2019-04-17T12:00:00Z")];
+    let w = [
+        ("start", "2019-04-16T12:00:00Z"),
+        ("end", "2019-04-17T12:00:00Z"),
+    ];
     let cases: Vec<(Vec<(&str, &str)>, &[&str])> = vec![
         (vec![("id", "3379485920")], &["USING INDEX readings_by_id"]),
         (
@@ -85,10 +88,18 @@ async fn key_and_place_queries_search_an_index() {
         ),
         (
             vec![w[0], w[1], ("near", "48.2,9.0,15")],
-            &["SEARCH sensor_places USING PRIMARY KEY (latitude>? AND latitude<?)", "USING PRIMARY KEY (sensor_id=?"],
+            &[
+                "SEARCH sensor_places USING PRIMARY KEY (latitude>? AND latitude<?)",
+                "USING PRIMARY KEY (sensor_id=?",
+            ],
         ),
         (
-            vec![w[0], w[1], ("bbox", "8.5,48.0,9.4,48.3"), ("sensor_type", "SDS011")],
+            vec![
+                w[0],
+                w[1],
+                ("bbox", "8.5,48.0,9.4,48.3"),
+                ("sensor_type", "SDS011"),
+            ],
             &["SEARCH sensor_places", "USING PRIMARY KEY (sensor_id=?"],
         ),
     ];
@@ -101,7 +112,10 @@ async fn key_and_place_queries_search_an_index() {
         assert!(!plan.contains("SCAN"), "a scan for {params:?}: {plan}");
         if q.ids.is_empty() {
             // (The DISTINCT over the small sensor_places range is not a sort of readings.)
-            assert!(!plan.contains("TEMP B-TREE FOR ORDER BY"), "a sort for {params:?}: {plan}");
+            assert!(
+                !plan.contains("TEMP B-TREE FOR ORDER BY"),
+                "a sort for {params:?}: {plan}"
+            );
         }
     }
 }

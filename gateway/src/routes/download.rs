@@ -7,6 +7,7 @@
 //! default name: from the query on `/api/query`, from the job id on `/results/<id>` (the result store does not
 //! keep the query, so a client that wants the query's name passes it).
 
+use airq_common::answer::Format;
 use airq_common::time::format_rfc3339;
 use airq_common::Query;
 use axum::http::header::{HeaderName, CONTENT_DISPOSITION};
@@ -57,33 +58,37 @@ pub fn take(params: &mut Vec<(String, String)>) -> Option<String> {
 }
 
 /// `airq-<country or all>-<start as YYYY-MM-DDTHH-MM>.csv`, unless the client named the file.
-pub fn query_file_name(query: &Query, asked: &str) -> String {
-    if let Some(name) = asked_name(asked) {
+pub fn query_file_name(query: &Query, asked: &str, format: Format) -> String {
+    let ext = format.extension();
+    if let Some(name) = asked_name(asked, ext) {
         return name;
     }
     let start: String = format_rfc3339(query.start).chars().take(16).collect();
     let country = query.country.as_deref().unwrap_or("all");
-    safe(&format!("airq-{country}-{start}.csv"))
+    safe(&format!("airq-{country}-{start}.{ext}"), ext)
 }
 
-/// `airq-<id>.csv`, unless the client named the file.
-pub fn result_file_name(id: Uuid, asked: &str) -> String {
-    asked_name(asked).unwrap_or_else(|| format!("airq-{id}.csv"))
+/// `airq-<id>.<ext>`, unless the client named the file.
+pub fn result_file_name(id: Uuid, asked: &str, format: Format) -> String {
+    let ext = format.extension();
+    asked_name(asked, ext).unwrap_or_else(|| format!("airq-{id}.{ext}"))
 }
 
-/// A name the client gave: a value ending in `.csv` with at least one safe character before it.
-fn asked_name(asked: &str) -> Option<String> {
+/// A name the client gave: a value ending in `.<ext>` (the answer's format's) with at least one safe
+/// character before it.
+fn asked_name(asked: &str, ext: &str) -> Option<String> {
     let asked = asked.trim();
-    if !asked.to_ascii_lowercase().ends_with(".csv") {
+    let dot_ext = format!(".{ext}");
+    if !asked.to_ascii_lowercase().ends_with(&dot_ext) {
         return None;
     }
-    let name = safe(asked);
-    (name.len() > ".csv".len() && !name.starts_with('.')).then_some(name)
+    let name = safe(asked, ext);
+    (name.len() > dot_ext.len() && !name.starts_with('.')).then_some(name)
 }
 
 /// Letters, digits, `-`, `_` and `.` only (`:` becomes `-`, anything else is dropped), at most [`MAX_NAME`]
 /// bytes keeping the `.csv` end: nothing that needs quoting in a header or means anything to a file system.
-fn safe(name: &str) -> String {
+fn safe(name: &str, ext: &str) -> String {
     let mut out: String = name
         .chars()
         .filter_map(|c| match c {
@@ -96,8 +101,8 @@ fn safe(name: &str) -> String {
         out = out.replace("..", ".");
     }
     if out.len() > MAX_NAME {
-        let stem_len = MAX_NAME - ".csv".len();
-        out = format!("{}.csv", &out[..stem_len]);
+        let stem_len = MAX_NAME - ext.len() - 1;
+        out = format!("{}.{ext}", &out[..stem_len]);
     }
     out
 }
@@ -130,11 +135,17 @@ mod tests {
             ("end", "2019-04-16T15:00:00Z"),
             ("country", "de"),
         ]);
-        assert_eq!(query_file_name(&q, ""), "airq-DE-2019-04-16T14-15.csv");
-        assert_eq!(query_file_name(&q, "1"), "airq-DE-2019-04-16T14-15.csv");
+        assert_eq!(
+            query_file_name(&q, "", Format::Csv),
+            "airq-DE-2019-04-16T14-15.csv"
+        );
+        assert_eq!(
+            query_file_name(&q, "1", Format::Csv),
+            "airq-DE-2019-04-16T14-15.csv"
+        );
         let all = query(&[("start", "2019-04-16"), ("end", "2019-04-17")]);
         assert_eq!(
-            query_file_name(&all, "yes"),
+            query_file_name(&all, "yes", Format::Csv),
             "airq-all-2019-04-16T00-00.csv"
         );
     }
@@ -143,17 +154,29 @@ mod tests {
     fn asked_names_keep_safe_characters_only() {
         let id = Uuid::nil();
         assert_eq!(
-            result_file_name(id, "airq-DE-2019-04-16T14-15.csv"),
+            result_file_name(id, "airq-DE-2019-04-16T14-15.csv", Format::Csv),
             "airq-DE-2019-04-16T14-15.csv"
         );
         // No path, quote, separator or line break survives; a name left starting with a dot is not used.
-        assert_eq!(result_file_name(id, "a/../x\"; y=\r\n.csv"), "a.xy.csv");
-        assert_eq!(result_file_name(id, "../x.csv"), format!("airq-{id}.csv"));
-        assert_eq!(result_file_name(id, "\"\".csv"), format!("airq-{id}.csv"));
-        assert_eq!(result_file_name(id, "a:b.CSV"), "a-b.CSV");
-        assert_eq!(result_file_name(id, "1"), format!("airq-{id}.csv"));
+        assert_eq!(
+            result_file_name(id, "a/../x\"; y=\r\n.csv", Format::Csv),
+            "a.xy.csv"
+        );
+        assert_eq!(
+            result_file_name(id, "../x.csv", Format::Csv),
+            format!("airq-{id}.csv")
+        );
+        assert_eq!(
+            result_file_name(id, "\"\".csv", Format::Csv),
+            format!("airq-{id}.csv")
+        );
+        assert_eq!(result_file_name(id, "a:b.CSV", Format::Csv), "a-b.CSV");
+        assert_eq!(
+            result_file_name(id, "1", Format::Csv),
+            format!("airq-{id}.csv")
+        );
         let long = format!("{}.csv", "a".repeat(500));
-        let name = result_file_name(id, &long);
+        let name = result_file_name(id, &long, Format::Csv);
         assert_eq!(name.len(), MAX_NAME);
         assert!(name.ends_with(".csv"));
     }

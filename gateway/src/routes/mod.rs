@@ -61,6 +61,8 @@ pub fn router(state: AppState, limits: RequestLimits, metrics_route: MetricsRout
     // (a load balancer must always reach them).
     let mut api = Router::new()
         .route("/api/query", post(query::post_query).get(query::get_query))
+        .route("/api/latest", get(query::get_latest))
+        .route("/api/aggregate", get(query::get_aggregate))
         .route("/api/status", get(status::get_status))
         .route(
             "/results/{id}",

@@ -3,8 +3,9 @@
 
 use std::io;
 
-use airq_common::csv_out::{encode_rows, CsvEncoder};
+use airq_common::answer::{Ask, Every, GroupBy, Question, AGGREGATE_EXTRAS, READINGS_EXTRAS};
 use airq_common::protocol::{now_ms, Job};
+use airq_common::query::ParseOptions;
 use airq_common::results::NewJob;
 use airq_common::Query;
 use axum::body::{Body, Bytes};
@@ -25,6 +26,10 @@ use airq_common::metrics::{JOBS_REFUSED, JOBS_SUBMITTED};
 
 pub const CSV_CONTENT_TYPE: &str = "text/csv; charset=utf-8";
 
+/// The window `/api/latest` reads when the client names none: the last hour up to the newest stored reading
+/// (so an archive loaded yesterday still has a "now"; on a store fed every few minutes it is the last hour).
+const LATEST_WINDOW_SECS: i64 = 3600;
+
 pub async fn post_query(
     State(state): State<AppState>,
     caller: Caller,
@@ -40,25 +45,100 @@ pub async fn post_query(
             message: rejection.body_text(),
         },
     })?;
-    let query = Query::from_json(&body)?;
-    answer(state, caller, query, prefers_async(&headers)).await
+    let options = ParseOptions {
+        extras: READINGS_EXTRAS,
+        default_window: None,
+    };
+    let parsed = Query::parse_json(&body, options)?;
+    let ask = Ask::from_parsed(Question::Readings, &parsed, accept(&headers))?;
+    answer(state, caller, parsed.query, ask, prefers_async(&headers)).await
 }
+
+/// The URL parameters, or a 400 naming the query string.
+type Params = Result<axum::extract::Query<Vec<(String, String)>>, QueryRejection>;
 
 pub async fn get_query(
     State(state): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
-    params: Result<axum::extract::Query<Vec<(String, String)>>, QueryRejection>,
+    params: Params,
+) -> Result<Response, ApiError> {
+    get_question(state, caller, headers, params, Question::Readings).await
+}
+
+/// `GET /api/latest`: each sensor's newest reading in the window (default: the last hour of data).
+pub async fn get_latest(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    params: Params,
+) -> Result<Response, ApiError> {
+    get_question(state, caller, headers, params, Question::Latest).await
+}
+
+/// `GET /api/aggregate`: statistics per group and interval.
+pub async fn get_aggregate(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    params: Params,
+) -> Result<Response, ApiError> {
+    let question = Question::Aggregate {
+        by: GroupBy::default(),
+        every: Every::default(),
+    };
+    get_question(state, caller, headers, params, question).await
+}
+
+async fn get_question(
+    state: AppState,
+    caller: Caller,
+    headers: HeaderMap,
+    params: Params,
+    question: Question,
 ) -> Result<Response, ApiError> {
     let axum::extract::Query(mut params) = params.map_err(|e| ApiError::BadRequest {
-        field: None,
+        field: Some("query".into()),
         message: e.body_text(),
     })?;
     let download = super::download::take(&mut params);
-    let query = Query::from_params(params.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
-    let file_name = download.map(|asked| super::download::query_file_name(&query, &asked));
-    let response = answer(state, caller, query, prefers_async(&headers)).await?;
+    let options = ParseOptions {
+        extras: match question {
+            Question::Aggregate { .. } => AGGREGATE_EXTRAS,
+            _ => READINGS_EXTRAS,
+        },
+        default_window: match question {
+            Question::Latest => Some(latest_window(&state).await?),
+            _ => None,
+        },
+    };
+    let parsed = Query::parse_params(
+        params.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        options,
+    )?;
+    let ask = Ask::from_parsed(question, &parsed, accept(&headers))?;
+    let file_name =
+        download.map(|asked| super::download::query_file_name(&parsed.query, &asked, ask.format));
+    let response = answer(state, caller, parsed.query, ask, prefers_async(&headers)).await?;
     Ok(super::download::attach(response, file_name.as_deref()))
+}
+
+/// The last hour up to the newest reading (or up to now, for an empty store).
+async fn latest_window(state: &AppState) -> Result<(i64, i64), ApiError> {
+    let newest = state.store.newest().await.map_err(|e| {
+        if e.is_unavailable() {
+            ApiError::Unavailable(e.to_string())
+        } else {
+            ApiError::Internal(e.to_string())
+        }
+    })?;
+    let end = newest.unwrap_or_else(|| now_ms().div_euclid(1000));
+    Ok((end - LATEST_WINDOW_SECS, end))
+}
+
+/// The `Accept` header's text, when there is one.
+fn accept(headers: &HeaderMap) -> Option<&str> {
+    headers.get(header::ACCEPT).and_then(|v| v.to_str().ok())
 }
 
 /// RFC 7240: `Prefer: respond-async` asks for the queued path even when a direct answer is possible.
@@ -75,11 +155,12 @@ async fn answer(
     state: AppState,
     caller: Caller,
     query: Query,
+    ask: Ask,
     prefer_async: bool,
 ) -> Result<Response, ApiError> {
     if !prefer_async {
         if let Ok(permit) = state.direct.clone().try_acquire_owned() {
-            return direct(state, query, permit).await;
+            return direct(state, query, ask, permit).await;
         }
     }
     if let Err(refused) = state.fair.queue(&caller, state.requests.as_ref()).await {
@@ -91,28 +172,29 @@ async fn answer(
         metrics::counter!(JOBS_REFUSED, "reason" => reason).increment(1);
         return Ok(refused.into_response());
     }
-    enqueue(state, caller, query).await
+    enqueue(state, caller, query, ask).await
 }
 
-/// Streams the answer. The first page is read before the status is sent, so that a store that is down gets a
+/// Streams the answer (the same function as the worker's, so both paths write the same bytes). The first chunk
+/// (the answer's start and first page) is read before the status is sent, so that a store that is down gets a
 /// 503 instead of a 200 with a broken body; the permit is held until the body has been sent.
 async fn direct(
     state: AppState,
     query: Query,
+    ask: Ask,
     permit: OwnedSemaphorePermit,
 ) -> Result<Response, ApiError> {
-    let mut pages = state.store.query(&query, state.settings.page_size);
-    let mut encoder = CsvEncoder::new();
-    let mut head = CsvEncoder::header();
-    match pages.next().await {
-        None => {}
-        Some(Ok(page)) => head.extend_from_slice(&encode_rows(&mut encoder, &page.readings)),
+    let mut chunks =
+        airq_common::answer::answer(&state.store, &query, ask, state.settings.page_size);
+    let head = match chunks.next().await {
+        None => Vec::new(),
+        Some(Ok(chunk)) => chunk,
         Some(Err(e)) if e.is_unavailable() => return Err(ApiError::Unavailable(e.to_string())),
         Some(Err(e)) => return Err(ApiError::Internal(e.to_string())),
-    }
-    let rest = pages.map(move |page| {
+    };
+    let rest = chunks.map(move |chunk| {
         let _held = &permit;
-        page.map(|p| Bytes::from(encode_rows(&mut encoder, &p.readings))).map_err(|e| {
+        chunk.map(Bytes::from).map_err(|e| {
             tracing::error!(error = %e, "store failed while streaming an answer; aborting the response");
             io::Error::other(e)
         })
@@ -120,7 +202,7 @@ async fn direct(
     let body = Body::from_stream(
         stream::once(async { Ok::<_, io::Error>(Bytes::from(head)) }).chain(rest),
     );
-    let response = ([(header::CONTENT_TYPE, CSV_CONTENT_TYPE)], body).into_response();
+    let response = ([(header::CONTENT_TYPE, ask.format.content_type())], body).into_response();
     Ok(super::download::answered(
         response,
         super::download::Answered::Direct,
@@ -129,7 +211,12 @@ async fn direct(
 
 /// Queues the query: its record goes into the shared result store first (so any gateway can answer for it
 /// from the moment the client has the id), then the job into the request queue.
-async fn enqueue(state: AppState, caller: Caller, query: Query) -> Result<Response, ApiError> {
+async fn enqueue(
+    state: AppState,
+    caller: Caller,
+    query: Query,
+    ask: Ask,
+) -> Result<Response, ApiError> {
     let id = Uuid::new_v4();
     let now = now_ms();
     let deadline = i64::try_from(state.settings.job_deadline.as_millis()).unwrap_or(i64::MAX);
@@ -146,10 +233,12 @@ async fn enqueue(state: AppState, caller: Caller, query: Query) -> Result<Respon
         deadline_ms: now.saturating_add(deadline),
         ttl: state.settings.result_ttl,
         owner: caller.key.clone(),
+        format: ask.format,
     };
     let job = Job {
         id,
         query,
+        ask,
         reply_to: state.reply_to.clone(),
         submitted_at: now,
     };

@@ -15,7 +15,7 @@ use futures::{stream, StreamExt};
 use tokio::time::Instant;
 use uuid::Uuid;
 
-use super::query::{pending, CSV_CONTENT_TYPE};
+use super::query::pending;
 use crate::auth::check_owner;
 use crate::error::ApiError;
 use crate::fair_use::Caller;
@@ -114,6 +114,7 @@ pub async fn get_result(
         JobStatus::Queued => Ok(pending(StatusCode::ACCEPTED, id, "queued", retry, false)),
         JobStatus::Running => Ok(pending(StatusCode::ACCEPTED, id, "running", retry, false)),
         JobStatus::Done(answer) => {
+            let answer_format = answer.format;
             // The stored parts are one gzip stream: a client that takes gzip gets them as they are (no work
             // here); others get the CSV decompressed a slice at a time. Either way the first chunk is read
             // before the status line, so a missing or damaged answer is an error status, not a broken 200.
@@ -141,7 +142,9 @@ pub async fn get_result(
                 })
             });
             let body = Body::from_stream(stream::once(async move { Ok(first) }).chain(rest));
-            let mut response = ([(header::CONTENT_TYPE, CSV_CONTENT_TYPE)], body).into_response();
+            let format = answer_format;
+            let mut response =
+                ([(header::CONTENT_TYPE, format.content_type())], body).into_response();
             if gzip {
                 response.headers_mut().insert(
                     header::CONTENT_ENCODING,
@@ -155,7 +158,7 @@ pub async fn get_result(
             let response = super::download::answered(response, super::download::Answered::Queued);
             let file_name = params
                 .get(super::download::PARAM)
-                .map(|asked| super::download::result_file_name(id, asked));
+                .map(|asked| super::download::result_file_name(id, asked, format));
             Ok(super::download::attach(response, file_name.as_deref()))
         }
         JobStatus::Failed(failure) => Err(ApiError::JobFailed(failure)),

@@ -12,5 +12,6 @@ mod hostile;
 mod keys;
 mod observe;
 mod processes;
+mod questions;
 mod raw;
 mod support;

@@ -139,9 +139,14 @@ impl System {
 
     /// Submits a query on the queued path and returns its id.
     pub async fn submit_async(&self, params: &str) -> String {
+        self.submit_async_to("/api/query", params).await
+    }
+
+    /// Submits a question (`/api/query`, `/api/latest`, `/api/aggregate`) on the queued path; returns its id.
+    pub async fn submit_async_to(&self, path: &str, params: &str) -> String {
         let r = self
             .client
-            .get(self.url(&format!("/api/query?{params}")))
+            .get(self.url(&format!("{path}?{params}")))
             .header("Prefer", "respond-async")
             .send()
             .await

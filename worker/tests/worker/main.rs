@@ -80,6 +80,7 @@ async fn queue(s: &Setup, query: serde_json::Value) -> Uuid {
             deadline_ms: now + 60_000,
             ttl: Duration::from_secs(600),
             owner: None,
+            format: Default::default(),
         })
         .await
         .expect("record");

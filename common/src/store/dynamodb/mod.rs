@@ -419,7 +419,8 @@ impl Cursor {
         while !self.done {
             let hour = hour_bucket(self.hour);
             // On another index the stored DAQI cannot narrow anything: read the window, `matches` decides.
-            let (daqi_min, daqi_max, daqi_band) = self.query.daqi_filters().unwrap_or((0, u8::MAX, None));
+            let (daqi_min, daqi_max, daqi_band) =
+                self.query.daqi_filters().unwrap_or((0, u8::MAX, None));
             let lo = sort_key(self.query.start, 0);
             let hi = sort_key(self.query.end, u64::MAX);
             let mut request = self

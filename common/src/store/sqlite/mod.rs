@@ -265,29 +265,30 @@ fn read_page(
 /// the consumer, and no connection is held between pages, so clients that stop reading can never take the pool
 /// from everyone else.
 fn path_pages(pool: SqlitePool, query: Query, access: Access, page_size: usize) -> PageStream {
-    let pages = futures::stream::try_unfold(Some(None), move |state: Option<Option<(i64, i64)>>| {
-        let (pool, query, access) = (pool.clone(), query.clone(), access.clone());
-        async move {
-            let Some(after) = state else {
-                return Ok(None);
-            };
-            let (readings, read, next) = tokio::task::spawn_blocking(move || {
-                read_page(&pool, &query, &access, after, page_size)
-            })
-            .await
-            .map_err(|e| StoreError::Task(e.to_string()))??;
-            if read == 0 {
-                return Ok(None);
+    let pages =
+        futures::stream::try_unfold(Some(None), move |state: Option<Option<(i64, i64)>>| {
+            let (pool, query, access) = (pool.clone(), query.clone(), access.clone());
+            async move {
+                let Some(after) = state else {
+                    return Ok(None);
+                };
+                let (readings, read, next) = tokio::task::spawn_blocking(move || {
+                    read_page(&pool, &query, &access, after, page_size)
+                })
+                .await
+                .map_err(|e| StoreError::Task(e.to_string()))??;
+                if read == 0 {
+                    return Ok(None);
+                }
+                Ok(Some((
+                    Page {
+                        readings,
+                        scanned: Some(read),
+                    },
+                    next.map(Some),
+                )))
             }
-            Ok(Some((
-                Page {
-                    readings,
-                    scanned: Some(read),
-                },
-                next.map(Some),
-            )))
-        }
-    });
+        });
     Box::pin(pages)
 }
 
@@ -359,6 +360,13 @@ impl ReadingStore for SqliteStore {
                 oldest,
                 newest,
             })
+        })
+        .await
+    }
+
+    async fn newest(&self) -> Result<Option<i64>, StoreError> {
+        self.blocking(|conn| {
+            Ok(conn.query_row("SELECT MAX(timestamp) FROM readings", [], |row| row.get(0))?)
         })
         .await
     }
