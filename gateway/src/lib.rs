@@ -20,6 +20,7 @@ pub mod background;
 pub mod config;
 pub mod error;
 pub mod fair_use;
+pub mod openapi;
 pub mod outstanding;
 pub mod routes;
 pub mod server;

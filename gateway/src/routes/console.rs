@@ -130,11 +130,22 @@ fn respond(content_type: &'static str, cache: &'static str, body: impl IntoRespo
     response
 }
 
-async fn index() -> Response {
+/// The web console.
+#[utoipa::path(get, path = "/", operation_id = "console", tag = "console",
+    responses((status = 200, description = "The console page", content_type = "text/html")))]
+pub async fn index() -> Response {
     respond("text/html; charset=utf-8", "no-cache", PAGE.as_str())
 }
 
-async fn asset(Path((tag, file)): Path<(String, String)>) -> Result<Response, ApiError> {
+/// The console's scripts, style and icon, under a tag that changes with their content (cached for a year).
+#[utoipa::path(get, path = "/console/{tag}/{file}", operation_id = "console_asset", tag = "console",
+    params(("tag" = String, Path, description = "The assets' content tag"), ("file" = String, Path)),
+    responses(
+        (status = 200, description = "The asset", content(
+            (String = "text/javascript"), (String = "text/css"), (String = "image/svg+xml"))),
+        (status = 404, description = "No such asset (or an old tag)", body = crate::openapi::ErrorBody),
+    ))]
+pub async fn asset(Path((tag, file)): Path<(String, String)>) -> Result<Response, ApiError> {
     let asset = ASSETS
         .iter()
         .find(|a| a.name == file)

@@ -53,6 +53,8 @@ pub async fn record(request: Request, next: Next) -> Response {
 }
 
 /// `GET /metrics`: the gauges read now, then everything rendered.
+#[utoipa::path(get, path = "/metrics", operation_id = "metrics", tag = "meta",
+    responses((status = 200, description = "Prometheus text exposition format", content_type = "text/plain")))]
 pub async fn scrape(State(state): State<AppState>) -> Response {
     read_gauges(&state, false).await;
     airq_common::metrics::handler().await.into_response()

@@ -70,7 +70,7 @@ pub fn router(state: AppState, limits: RequestLimits, metrics_route: MetricsRout
         )
         .route(
             "/api/results/{id}",
-            get(results::get_result).delete(results::delete_result),
+            get(results::get_api_result).delete(results::delete_api_result),
         );
     if metrics_route == MetricsRoute::Api {
         api = api.route("/metrics", get(metrics::scrape));
@@ -85,6 +85,8 @@ pub fn router(state: AppState, limits: RequestLimits, metrics_route: MetricsRout
         .route("/readyz", get(health::readyz))
         // The console is a page, not an API call: outside the rate limit too.
         .merge(console::routes())
+        // The API's description is documentation: public, like the console.
+        .route("/openapi.json", get(crate::openapi::openapi_json))
         .fallback(refusals::not_found)
         // After the routes: it applies to the routes registered so far.
         .method_not_allowed_fallback(refusals::method_not_allowed)

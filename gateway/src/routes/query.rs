@@ -30,6 +30,32 @@ pub const CSV_CONTENT_TYPE: &str = "text/csv; charset=utf-8";
 /// (so an archive loaded yesterday still has a "now"; on a store fed every few minutes it is the last hour).
 const LATEST_WINDOW_SECS: i64 = 3600;
 
+/// The readings matching a query in the legacy JSON body.
+#[utoipa::path(
+    post,
+    path = "/api/query",
+    operation_id = "post_query",
+    tag = "questions",
+    request_body(content = crate::openapi::LegacyBody, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The answer, in the format of `format=` or `Accept` (CSV by default)",
+            headers(("X-Airq-Answered" = String, description = "`direct`")),
+            content(
+                (String = "text/csv"),
+                (Vec<crate::openapi::ReadingRow> = "application/json"),
+                (crate::openapi::ReadingRow = "application/x-ndjson"),
+                (crate::openapi::FeatureCollection = "application/geo+json"),
+            )),
+        (status = 202, description = "Queued (the gateway is busy, or `Prefer: respond-async`): poll `Location`",
+            body = crate::openapi::Pending,
+            headers(("Location" = String), ("Retry-After" = u64))),
+        (status = 400, description = "A bad parameter, named in `field`", body = crate::openapi::ErrorBody),
+        (status = 429, description = "Too many requests or queued jobs from this client", body = crate::openapi::ErrorBody,
+            headers(("Retry-After" = u64))),
+        (status = 503, description = "The store or queue is unavailable, or the queue is full", body = crate::openapi::ErrorBody),
+        (status = 413, description = "The body is too large", body = crate::openapi::ErrorBody),
+    )
+)]
 pub async fn post_query(
     State(state): State<AppState>,
     caller: Caller,
@@ -57,6 +83,31 @@ pub async fn post_query(
 /// The URL parameters, or a 400 naming the query string.
 type Params = Result<axum::extract::Query<Vec<(String, String)>>, QueryRejection>;
 
+/// The readings matching the filters, in time order.
+#[utoipa::path(
+    get,
+    path = "/api/query",
+    operation_id = "get_query",
+    tag = "questions",
+    params(crate::openapi::Filters),
+    responses(
+        (status = 200, description = "The answer, in the format of `format=` or `Accept` (CSV by default)",
+            headers(("X-Airq-Answered" = String, description = "`direct`")),
+            content(
+                (String = "text/csv"),
+                (Vec<crate::openapi::ReadingRow> = "application/json"),
+                (crate::openapi::ReadingRow = "application/x-ndjson"),
+                (crate::openapi::FeatureCollection = "application/geo+json"),
+            )),
+        (status = 202, description = "Queued (the gateway is busy, or `Prefer: respond-async`): poll `Location`",
+            body = crate::openapi::Pending,
+            headers(("Location" = String), ("Retry-After" = u64))),
+        (status = 400, description = "A bad parameter, named in `field`", body = crate::openapi::ErrorBody),
+        (status = 429, description = "Too many requests or queued jobs from this client", body = crate::openapi::ErrorBody,
+            headers(("Retry-After" = u64))),
+        (status = 503, description = "The store or queue is unavailable, or the queue is full", body = crate::openapi::ErrorBody),
+    )
+)]
 pub async fn get_query(
     State(state): State<AppState>,
     caller: Caller,
@@ -66,7 +117,31 @@ pub async fn get_query(
     get_question(state, caller, headers, params, Question::Readings).await
 }
 
-/// `GET /api/latest`: each sensor's newest reading in the window (default: the last hour of data).
+/// Each sensor's newest reading in the window (default: the last hour of data), by sensor id.
+#[utoipa::path(
+    get,
+    path = "/api/latest",
+    operation_id = "get_latest",
+    tag = "questions",
+    params(crate::openapi::Filters),
+    responses(
+        (status = 200, description = "The answer, in the format of `format=` or `Accept` (CSV by default)",
+            headers(("X-Airq-Answered" = String, description = "`direct`")),
+            content(
+                (String = "text/csv"),
+                (Vec<crate::openapi::ReadingRow> = "application/json"),
+                (crate::openapi::ReadingRow = "application/x-ndjson"),
+                (crate::openapi::FeatureCollection = "application/geo+json"),
+            )),
+        (status = 202, description = "Queued (the gateway is busy, or `Prefer: respond-async`): poll `Location`",
+            body = crate::openapi::Pending,
+            headers(("Location" = String), ("Retry-After" = u64))),
+        (status = 400, description = "A bad parameter, named in `field`", body = crate::openapi::ErrorBody),
+        (status = 429, description = "Too many requests or queued jobs from this client", body = crate::openapi::ErrorBody,
+            headers(("Retry-After" = u64))),
+        (status = 503, description = "The store or queue is unavailable, or the queue is full", body = crate::openapi::ErrorBody),
+    )
+)]
 pub async fn get_latest(
     State(state): State<AppState>,
     caller: Caller,
@@ -76,7 +151,31 @@ pub async fn get_latest(
     get_question(state, caller, headers, params, Question::Latest).await
 }
 
-/// `GET /api/aggregate`: statistics per group and interval.
+/// Count, mean, min and max of PM2.5 and PM10 per group and interval, and the index of the means.
+#[utoipa::path(
+    get,
+    path = "/api/aggregate",
+    operation_id = "get_aggregate",
+    tag = "questions",
+    params(crate::openapi::Filters, crate::openapi::Grouping),
+    responses(
+        (status = 200, description = "The answer, in the format of `format=` or `Accept` (CSV by default)",
+            headers(("X-Airq-Answered" = String, description = "`direct`")),
+            content(
+                (String = "text/csv"),
+                (Vec<crate::openapi::AggregateRow> = "application/json"),
+                (crate::openapi::AggregateRow = "application/x-ndjson"),
+                (crate::openapi::FeatureCollection = "application/geo+json"),
+            )),
+        (status = 202, description = "Queued (the gateway is busy, or `Prefer: respond-async`): poll `Location`",
+            body = crate::openapi::Pending,
+            headers(("Location" = String), ("Retry-After" = u64))),
+        (status = 400, description = "A bad parameter, named in `field`", body = crate::openapi::ErrorBody),
+        (status = 429, description = "Too many requests or queued jobs from this client", body = crate::openapi::ErrorBody,
+            headers(("Retry-After" = u64))),
+        (status = 503, description = "The store or queue is unavailable, or the queue is full", body = crate::openapi::ErrorBody),
+    )
+)]
 pub async fn get_aggregate(
     State(state): State<AppState>,
     caller: Caller,

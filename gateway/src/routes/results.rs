@@ -95,6 +95,27 @@ fn accepts_gzip(headers: &HeaderMap) -> bool {
         })
 }
 
+/// A queued job's answer, or its state.
+#[utoipa::path(get, path = "/results/{id}", operation_id = "get_result", tag = "results",
+    params(("id" = String, Path, description = "The job id from the 202"), crate::openapi::Wait),
+    responses(
+        (status = 200, description = "The answer, in the format the query asked for",
+            headers(("X-Airq-Answered" = String, description = "`queued`")),
+            content(
+                (String = "text/csv"),
+                (Vec<serde_json::Value> = "application/json"),
+                (serde_json::Value = "application/x-ndjson"),
+                (crate::openapi::FeatureCollection = "application/geo+json"),
+            )),
+        (status = 202, description = "Still queued or running", body = crate::openapi::Pending, headers(("Retry-After" = u64))),
+        (status = 400, description = "Not a job id, or a bad `wait`; or the queued query was refused", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such job (or another key's)", body = crate::openapi::ErrorBody),
+        (status = 410, description = "Expired, evicted or cancelled", body = crate::openapi::ErrorBody),
+        (status = 500, description = "The job failed on the service's side", body = crate::openapi::ErrorBody),
+        (status = 503, description = "The result store is unavailable", body = crate::openapi::ErrorBody),
+        (status = 504, description = "No worker answered before the deadline", body = crate::openapi::ErrorBody),
+        (status = 507, description = "The answer was larger than one answer may be", body = crate::openapi::ErrorBody),
+    ))]
 pub async fn get_result(
     State(state): State<AppState>,
     caller: Caller,
@@ -167,6 +188,15 @@ pub async fn get_result(
     }
 }
 
+/// Cancels a queued job.
+#[utoipa::path(delete, path = "/results/{id}", operation_id = "delete_result", tag = "results",
+    params(("id" = String, Path, description = "The job id from the 202")),
+    responses(
+        (status = 204, description = "Cancelled"),
+        (status = 400, description = "Not a job id", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such job (or another key's)", body = crate::openapi::ErrorBody),
+        (status = 503, description = "The result store is unavailable", body = crate::openapi::ErrorBody),
+    ))]
 pub async fn delete_result(
     State(state): State<AppState>,
     caller: Caller,
@@ -181,4 +211,53 @@ pub async fn delete_result(
     } else {
         Err(ApiError::NotFound)
     }
+}
+
+/// `/api/results/<id>`: the same as `/results/<id>` (the legacy system's path).
+#[allow(clippy::too_many_arguments)]
+#[utoipa::path(get, path = "/api/results/{id}", operation_id = "get_api_result", tag = "results",
+    params(("id" = String, Path, description = "The job id from the 202"), crate::openapi::Wait),
+    responses(
+        (status = 200, description = "The answer, in the format the query asked for",
+            headers(("X-Airq-Answered" = String, description = "`queued`")),
+            content(
+                (String = "text/csv"),
+                (Vec<serde_json::Value> = "application/json"),
+                (serde_json::Value = "application/x-ndjson"),
+                (crate::openapi::FeatureCollection = "application/geo+json"),
+            )),
+        (status = 202, description = "Still queued or running", body = crate::openapi::Pending, headers(("Retry-After" = u64))),
+        (status = 400, description = "Not a job id, or a bad `wait`; or the queued query was refused", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such job (or another key's)", body = crate::openapi::ErrorBody),
+        (status = 410, description = "Expired, evicted or cancelled", body = crate::openapi::ErrorBody),
+        (status = 500, description = "The job failed on the service's side", body = crate::openapi::ErrorBody),
+        (status = 503, description = "The result store is unavailable", body = crate::openapi::ErrorBody),
+        (status = 504, description = "No worker answered before the deadline", body = crate::openapi::ErrorBody),
+        (status = 507, description = "The answer was larger than one answer may be", body = crate::openapi::ErrorBody),
+    ))]
+pub async fn get_api_result(
+    state: State<AppState>,
+    caller: Caller,
+    id: Result<Path<String>, PathRejection>,
+    params: Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    get_result(state, caller, id, params, headers).await
+}
+
+/// `DELETE /api/results/<id>`: the same as on `/results/<id>`.
+#[utoipa::path(delete, path = "/api/results/{id}", operation_id = "delete_api_result", tag = "results",
+    params(("id" = String, Path, description = "The job id from the 202")),
+    responses(
+        (status = 204, description = "Cancelled"),
+        (status = 400, description = "Not a job id", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such job (or another key's)", body = crate::openapi::ErrorBody),
+        (status = 503, description = "The result store is unavailable", body = crate::openapi::ErrorBody),
+    ))]
+pub async fn delete_api_result(
+    state: State<AppState>,
+    caller: Caller,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<Response, ApiError> {
+    delete_result(state, caller, id).await
 }

@@ -30,6 +30,9 @@ pub const WORKERS_WINDOW: Duration = Duration::from_secs(120);
 #[derive(Default, Clone)]
 pub struct StatusCache(Arc<Mutex<Option<(Instant, Value)>>>);
 
+/// What the service knows about itself: data freshness, the last ingest runs, the queue, workers, version.
+#[utoipa::path(get, path = "/api/status", operation_id = "get_status", tag = "meta",
+    responses((status = 200, description = "Status", body = serde_json::Value)))]
 pub async fn get_status(State(state): State<AppState>) -> Json<Value> {
     let mut cached = state.status_cache.0.lock().await;
     if let Some((at, value)) = cached.as_ref() {

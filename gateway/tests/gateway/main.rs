@@ -6,6 +6,7 @@ mod aws;
 mod browser;
 mod connections;
 mod console;
+mod contract;
 mod durable;
 mod fair;
 mod hostile;

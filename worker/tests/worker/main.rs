@@ -239,6 +239,7 @@ async fn a_job_without_a_record_is_not_run() {
     let stray = Job {
         id: Uuid::new_v4(),
         query: window(1),
+        ask: Default::default(),
         reply_to: "reply-gw1".into(),
         submitted_at: 0,
     };
