@@ -108,6 +108,9 @@ pub struct DynamoStore {
     table: Arc<str>,
     options: WriteOptions,
     limiter: Option<Arc<DefaultDirectRateLimiter>>,
+    /// Key indexes the table lacks and this identity may not add (found by [`ensure_table`](Self::ensure_table)):
+    /// their queries read the window instead. Empty for a store that was never told otherwise.
+    unindexed: Arc<std::sync::RwLock<Vec<&'static str>>>,
 }
 
 /// The sort key: byte order equals (timestamp, sensor_id) order for timestamps >= 0.
@@ -200,6 +203,7 @@ impl DynamoStore {
             table: table.into(),
             options,
             limiter,
+            unindexed: Arc::default(),
         })
     }
 
@@ -207,9 +211,25 @@ impl DynamoStore {
         &self.client
     }
 
-    /// Creates this store's table if needed (see [`create_table`]).
+    /// Creates this store's table if needed and adds the indexes it lacks (see [`create_table`]). An index this
+    /// identity may not add is not an error: its queries read the window (correct, dearer) until it exists.
     pub async fn ensure_table(&self) -> Result<(), StoreError> {
-        create_table(&self.client, &self.table).await
+        let denied = provision::provision(&self.client, &self.table).await?;
+        let mut unindexed = self
+            .unindexed
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *unindexed = denied.iter().map(|def| def.name).collect();
+        Ok(())
+    }
+
+    /// Whether queries may read `index` (it exists, as far as this store knows).
+    fn indexed(&self, index: &str) -> bool {
+        !self
+            .unindexed
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .contains(&index)
     }
 
     /// One `PutItem` per reading, one at a time: what the legacy loader did. Only for benchmark comparisons.

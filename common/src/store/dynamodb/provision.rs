@@ -25,8 +25,8 @@ use crate::store::StoreError;
 
 /// How long a process waits for the table and its indexes to become `ACTIVE`. A new table takes seconds; a new
 /// index on a large table is backfilled first, which takes minutes (DynamoDB documents no bound), so this is
-/// generous: `airq-deploy up` adds the indexes before instances start, and an instance that starts while an
-/// index is still backfilling waits for it rather than answering keyed queries the slow way.
+/// generous: a process that starts while an index is still backfilling waits for it rather than answering
+/// keyed queries the slow way.
 const ACTIVE_DEADLINE: Duration = Duration::from_secs(30 * 60);
 const POLL: Duration = Duration::from_millis(500);
 
@@ -110,11 +110,36 @@ fn gsi(table: &str, def: &IndexDef) -> Result<GlobalSecondaryIndex, StoreError> 
 /// provisioned by `airq-deploy` but not create or update one (least privilege) still starts when the table is
 /// complete; when an index is missing and the role may not add it, the error says which and who can.
 pub async fn create_table(client: &Client, table: &str) -> Result<(), StoreError> {
+    match provision(client, table).await?.first() {
+        None => Ok(()),
+        Some(denied) => Err(denied_error(table, denied.name, "access denied")),
+    }
+}
+
+/// Like [`create_table`], but an index this identity may not add is returned instead of failing: the store
+/// then answers that index's queries through the window (correct, at the window's cost) and says so in the
+/// log, so instances whose role may not change the table keep serving until an identity that may adds it.
+pub(super) async fn provision(
+    client: &Client,
+    table: &str,
+) -> Result<Vec<&'static IndexDef>, StoreError> {
     match describe(client, table).await? {
         Some(_) => {}
         None => create(client, table).await?,
     }
     converge(client, table).await
+}
+
+fn denied_error(table: &str, index: &str, message: &str) -> StoreError {
+    StoreError::DynamoDb {
+        operation: "UpdateTable",
+        table: table.to_string(),
+        message: format!(
+            "the table lacks the index {index} and this identity may not add it; open the store with an \
+             identity allowed `dynamodb:UpdateTable`, or add it by hand: {message}"
+        ),
+        transient: false,
+    }
 }
 
 async fn describe(client: &Client, table: &str) -> Result<Option<TableDescription>, StoreError> {
@@ -158,7 +183,8 @@ enum Needs {
     Index(&'static IndexDef),
 }
 
-fn needs(described: &TableDescription) -> Needs {
+/// `denied`: indexes this identity may not add, not asked for again.
+fn needs(described: &TableDescription, denied: &[&'static IndexDef]) -> Needs {
     if described.table_status() != Some(&TableStatus::Active) {
         return Needs::Wait;
     }
@@ -171,13 +197,16 @@ fn needs(described: &TableDescription) -> Needs {
     }
     INDEXES
         .iter()
+        .filter(|def| !denied.iter().any(|d| d.name == def.name))
         .find(|def| !present.iter().any(|i| i.index_name() == Some(def.name)))
         .map_or(Needs::Nothing, Needs::Index)
 }
 
-/// Adds missing indexes one at a time until the table has them all, each waited for (bounded).
-async fn converge(client: &Client, table: &str) -> Result<(), StoreError> {
+/// Adds missing indexes one at a time until the table has them all, each waited for (bounded). Returns the
+/// indexes this identity was not allowed to add.
+async fn converge(client: &Client, table: &str) -> Result<Vec<&'static IndexDef>, StoreError> {
     let deadline = tokio::time::Instant::now() + ACTIVE_DEADLINE;
+    let mut denied = Vec::new();
     loop {
         let described = describe(client, table)
             .await?
@@ -187,10 +216,21 @@ async fn converge(client: &Client, table: &str) -> Result<(), StoreError> {
                 message: "the table was deleted while it was being set up".into(),
                 transient: true,
             })?;
-        match needs(&described) {
-            Needs::Nothing => return Ok(()),
+        match needs(&described, &denied) {
+            Needs::Nothing => return Ok(denied),
             Needs::Wait => {}
-            Needs::Index(def) => add_index(client, table, &described, def).await?,
+            Needs::Index(def) => {
+                if !add_index(client, table, &described, def).await? {
+                    tracing::warn!(
+                        table,
+                        index = def.name,
+                        "the table lacks an index and this identity may not add it; its queries read the \
+                         window until an identity allowed dynamodb:UpdateTable adds it"
+                    );
+                    denied.push(def);
+                    continue;
+                }
+            }
         }
         if tokio::time::Instant::now() >= deadline {
             return Err(StoreError::DynamoDb {
@@ -207,7 +247,7 @@ async fn converge(client: &Client, table: &str) -> Result<(), StoreError> {
     }
 }
 
-/// Asks DynamoDB to add one index. The attribute definitions sent are the table's current ones plus the new
+/// Asks DynamoDB to add one index; `false` when this identity may not. The attribute definitions sent are the table's current ones plus the new
 /// index's key: DynamoDB rejects definitions no key uses, and the emulator replaces the table's definitions
 /// with the ones sent, so sending exactly the needed set is right for both.
 async fn add_index(
@@ -215,7 +255,7 @@ async fn add_index(
     table: &str,
     described: &TableDescription,
     def: &IndexDef,
-) -> Result<(), StoreError> {
+) -> Result<bool, StoreError> {
     tracing::info!(
         table,
         index = def.name,
@@ -247,25 +287,65 @@ async fn add_index(
         .send()
         .await;
     match result {
-        Ok(_) => Ok(()),
+        Ok(_) => Ok(true),
         // Another process is changing the table (perhaps adding this very index): look again after a while.
         Err(e)
-            if matches!(e.code(), Some("ResourceInUseException") | Some("LimitExceededException"))
-                || e.message().is_some_and(|m| m.contains("already exists")) =>
+            if matches!(
+                e.code(),
+                Some("ResourceInUseException") | Some("LimitExceededException")
+            ) || e.message().is_some_and(|m| m.contains("already exists")) =>
         {
-            Ok(())
+            Ok(true)
         }
-        Err(e) if e.code() == Some("AccessDeniedException") => Err(StoreError::DynamoDb {
-            operation: "UpdateTable",
-            table: table.to_string(),
-            message: format!(
-                "the table lacks the index {} and this identity may not add it; run `airq-deploy up` (its role \
-                 may), or add it by hand: {}",
-                def.name,
-                e.message().unwrap_or("access denied")
-            ),
-            transient: false,
-        }),
+        Err(e) if e.code() == Some("AccessDeniedException") => Ok(false),
         Err(e) => Err(sdk_error("UpdateTable", table, e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_dynamodb::types::GlobalSecondaryIndexDescription;
+
+    fn table(status: TableStatus, indexes: &[(&str, IndexStatus)]) -> TableDescription {
+        let described = indexes.iter().map(|(name, status)| {
+            GlobalSecondaryIndexDescription::builder()
+                .index_name(*name)
+                .index_status(status.clone())
+                .build()
+        });
+        TableDescription::builder()
+            .table_status(status)
+            .set_global_secondary_indexes(Some(described.collect()))
+            .build()
+    }
+
+    /// An old table (only `by_country_hour`) needs the key indexes one at a time, in order; one being built, or
+    /// a table being updated, is waited for; an index this identity may not add is not asked for again.
+    #[test]
+    fn an_old_table_gets_its_indexes_one_at_a_time() {
+        let active = IndexStatus::Active;
+        let old = table(TableStatus::Active, &[(COUNTRY_INDEX, active.clone())]);
+        assert_eq!(needs(&old, &[]), Needs::Index(&INDEXES[1]));
+        assert_eq!(needs(&old, &[&INDEXES[1]]), Needs::Index(&INDEXES[2]));
+        assert_eq!(
+            needs(&old, &[&INDEXES[1], &INDEXES[2], &INDEXES[3]]),
+            Needs::Nothing
+        );
+        let building = table(
+            TableStatus::Active,
+            &[
+                (COUNTRY_INDEX, active.clone()),
+                (SENSOR_INDEX, IndexStatus::Creating),
+            ],
+        );
+        assert_eq!(needs(&building, &[]), Needs::Wait);
+        let updating = table(TableStatus::Updating, &[(COUNTRY_INDEX, active.clone())]);
+        assert_eq!(needs(&updating, &[]), Needs::Wait);
+        let all: Vec<_> = INDEXES.iter().map(|d| (d.name, active.clone())).collect();
+        assert_eq!(
+            needs(&table(TableStatus::Active, &all), &[]),
+            Needs::Nothing
+        );
     }
 }

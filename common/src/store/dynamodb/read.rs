@@ -58,8 +58,9 @@ enum Partitions {
 }
 
 /// The key partitions of a query that names ids, sensors or locations (in that order of preference, as on
-/// SQLite: the most selective first), or `None` for a query read through its window.
-fn keyed(query: &Query) -> Option<Vec<Partitions>> {
+/// SQLite: the most selective first), or `None` for a query read through its window (also when the table
+/// lacks the index: see [`DynamoStore::ensure_table`]).
+fn keyed(store: &DynamoStore, query: &Query) -> Option<Vec<Partitions>> {
     let (index, attribute, values) = if !query.ids.is_empty() {
         (ID_INDEX, ID, &query.ids)
     } else if !query.sensor_ids.is_empty() {
@@ -69,6 +70,9 @@ fn keyed(query: &Query) -> Option<Vec<Partitions>> {
     } else {
         return None;
     };
+    if !store.indexed(index) {
+        return None;
+    }
     Some(
         values
             .iter()
@@ -220,7 +224,7 @@ impl Cursor {
 /// The answer to `query`, in pages of at most `page_size`, by the cheapest path the table has for it.
 pub(super) fn query(store: DynamoStore, query: Query, page_size: usize) -> PageStream {
     let page_size = page_size.clamp(1, i32::MAX as usize);
-    if let Some(paths) = keyed(&query) {
+    if let Some(paths) = keyed(&store, &query) {
         // A page's worth per key at least, shared when many keys are asked (each input holds one page).
         let per_path = (page_size / paths.len().max(1))
             .max(MIN_PATH_PAGE)
