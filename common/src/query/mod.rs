@@ -534,9 +534,9 @@ impl Query {
             return false;
         }
         if !q.ids.is_empty()
-            && !reading
+            && reading
                 .id
-                .is_some_and(|id| q.ids.binary_search(&id).is_ok())
+                .is_none_or(|id| q.ids.binary_search(&id).is_err())
         {
             return false;
         }
@@ -544,9 +544,9 @@ impl Query {
             return false;
         }
         if !q.location_ids.is_empty()
-            && !reading
+            && reading
                 .location_id
-                .is_some_and(|id| q.location_ids.binary_search(&id).is_ok())
+                .is_none_or(|id| q.location_ids.binary_search(&id).is_err())
         {
             return false;
         }

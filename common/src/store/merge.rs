@@ -65,11 +65,18 @@ impl Merge {
             }
             self.refill(i).await?;
         }
-        if readings.is_empty() {
+        let scanned = std::mem::take(&mut self.scanned);
+        // An answer that ends (or is) empty still reports what reading it examined, so its cost can be seen.
+        if readings.is_empty() && scanned == 0 {
             return Ok(None);
         }
-        let scanned = Some(std::mem::take(&mut self.scanned));
-        Ok(Some((Page { readings, scanned }, self)))
+        Ok(Some((
+            Page {
+                readings,
+                scanned: Some(scanned),
+            },
+            self,
+        )))
     }
 }
 

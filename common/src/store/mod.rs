@@ -42,7 +42,8 @@ pub type PageStream = BoxStream<'static, Result<Page, StoreError>>;
 ///   (`timestamp`, `sensor_id`), in pages of at most `page_size` readings (a page may be smaller, or empty, when
 ///   the backend's own paging says so). Values round-trip exactly: what `query` returns equals what was written.
 /// - The work a query does is proportional to the readings in its time window (and country, when given), not to
-///   the size of the store.
+///   the size of the store; a query naming reading ids, sensors or locations does work in proportion to those
+///   keys' readings in its window, not the window's.
 /// - [`count`](Self::count) is the exact number of stored readings.
 /// - Errors are [`StoreError`]s; [`StoreError::is_transient`] tells a caller whether trying again may succeed.
 #[async_trait]

@@ -176,3 +176,195 @@ async fn batched_and_concurrent_writes_store_everything() {
     );
     assert_eq!(store.count().await.expect("count"), data.len() as u64);
 }
+
+/// Many sensors (80) and locations (40) over eight hours, every reading its own item, most with an id.
+fn keyed_data() -> Vec<airq_common::Reading> {
+    let mut data = readings(1600, 8);
+    for (i, r) in data.iter_mut().enumerate() {
+        r.sensor_id = 60_000 + (i % 80) as u64;
+        r.location_id = r.location_id.map(|_| 900 + (i % 40) as u64);
+    }
+    data
+}
+
+fn params(pairs: &[(&str, &str)]) -> Query {
+    Query::from_params(pairs.iter().copied()).expect("valid")
+}
+
+/// Issue 12: a keyed query reads its keys' index partitions, not the window's hour partitions. DynamoDB's own
+/// `ScannedCount` (items the key condition read, before any filter) proves it: a sensor's history over all
+/// time reads that sensor's items and nothing else, a reading by id reads one item, a location its items. A
+/// place (no key) reads the window's hour partitions, as `docs/architecture.md` says.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keyed_queries_read_their_keys_not_the_window() {
+    let store = store_with(emulator_writes()).await;
+    let data = keyed_data();
+    store.upsert(&data).await.expect("upsert");
+    let total = store.count().await.expect("count");
+    assert!(total > 1400, "{total} items");
+
+    // A sensor's history, all time (no start or end: the window is `ALL_TIME`).
+    let history = params(&[("sensor_id", "60007")]);
+    let want = expected(&data, &history).len();
+    let (read, returned) = scanned(&store, &history).await;
+    assert_eq!(returned, want);
+    assert!(want >= 15, "{want}");
+    assert_eq!(
+        read, want as u64,
+        "read exactly the sensor's items, of {total}"
+    );
+
+    // Two sensors in a window of two hours, merged in answer order.
+    let two = params(&[
+        ("sensor_id", "60003,60041"),
+        ("start", "2019-04-16T14:00:00Z"),
+        ("end", "2019-04-16T15:59:59Z"),
+    ]);
+    let answer = collect(store.query(&two, 3)).await.expect("query");
+    assert_eq!(answer, expected(&data, &two));
+    let (read, returned) = scanned(&store, &two).await;
+    assert_eq!((read, returned), (answer.len() as u64, answer.len()));
+
+    // Filters that are not the key (sensor type, another index) narrow the answer, not what is read.
+    let typed = params(&[("sensor_id", "60007"), ("sensor_type", "pms7003")]);
+    let (read, returned) = scanned(&store, &typed).await;
+    assert_eq!(returned, expected(&data, &typed).len());
+    assert!(returned < want);
+    assert_eq!(read, want as u64);
+
+    // A reading by id: one item read. An id nobody has: nothing read.
+    let stored_ids: Vec<u64> = expected(&data, &Query::window(0, i64::MAX / 2).expect("valid"))
+        .into_iter()
+        .filter_map(|r| r.id)
+        .collect();
+    let (with_id, other_id) = (stored_ids[0], stored_ids[stored_ids.len() / 2]);
+    let by_id = params(&[("id", &with_id.to_string())]);
+    assert_eq!(scanned(&store, &by_id).await, (1, 1));
+    assert_eq!(scanned(&store, &params(&[("id", "1")])).await, (0, 0));
+    let ids = params(&[("id", &format!("{with_id},1,{other_id}"))]);
+    let (read, returned) = scanned(&store, &ids).await;
+    assert_eq!(returned, expected(&data, &ids).len());
+    assert_eq!((read, returned), (2, 2));
+
+    // A location: its items only (readings without a location are in no `by_location` partition).
+    let location = params(&[("location_id", "905")]);
+    let (read, returned) = scanned(&store, &location).await;
+    assert_eq!(returned, expected(&data, &location).len());
+    assert!(returned > 0);
+    assert_eq!(read, returned as u64);
+
+    // A place alone reads its window's hour partitions: every item of those hours, whatever the answer.
+    let place = params(&[
+        ("bbox", "8.0,48.2,9.4,48.9"),
+        ("start", "2019-04-16T14:00:00Z"),
+        ("end", "2019-04-16T15:59:59Z"),
+    ]);
+    let in_window = expected(
+        &data,
+        &params(&[
+            ("start", "2019-04-16T14:00:00Z"),
+            ("end", "2019-04-16T15:59:59Z"),
+        ]),
+    );
+    let (read, returned) = scanned(&store, &place).await;
+    assert_eq!(returned, expected(&data, &place).len());
+    assert!(returned < in_window.len());
+    assert_eq!(read, in_window.len() as u64);
+}
+
+/// A table made before the key indexes existed (only `by_country_hour`) gets them from `ensure_table`, one at
+/// a time, and keyed queries then read through them (the readings already stored included: the index is
+/// backfilled).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ensure_table_adds_the_indexes_an_old_table_lacks() {
+    use airq_common::store::dynamodb::{CH, COUNTRY_INDEX, INDEXES, PK, SK};
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, GlobalSecondaryIndex, IndexStatus, KeySchemaElement,
+        KeyType, Projection, ProjectionType, ScalarAttributeType,
+    };
+    let config = Emulator::shared().sdk_config().await;
+    let client = aws_sdk_dynamodb::Client::new(&config);
+    let name = unique_name("old");
+    let attr = |n: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(n)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .expect("attribute")
+    };
+    let key = |n: &str, k: KeyType| {
+        KeySchemaElement::builder()
+            .attribute_name(n)
+            .key_type(k)
+            .build()
+            .expect("key")
+    };
+    let country = GlobalSecondaryIndex::builder()
+        .index_name(COUNTRY_INDEX)
+        .key_schema(key(CH, KeyType::Hash))
+        .key_schema(key(SK, KeyType::Range))
+        .projection(
+            Projection::builder()
+                .projection_type(ProjectionType::All)
+                .build(),
+        )
+        .build()
+        .expect("index");
+    client
+        .create_table()
+        .table_name(&name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attr(PK))
+        .attribute_definitions(attr(SK))
+        .attribute_definitions(attr(CH))
+        .key_schema(key(PK, KeyType::Hash))
+        .key_schema(key(SK, KeyType::Range))
+        .global_secondary_indexes(country)
+        .send()
+        .await
+        .expect("the old table");
+    let store = DynamoStore::new(&config, &name, emulator_writes()).expect("store");
+    let data = keyed_data();
+    store.upsert(&data).await.expect("upsert");
+
+    store.ensure_table().await.expect("indexes added");
+    let described = client
+        .describe_table()
+        .table_name(&name)
+        .send()
+        .await
+        .expect("describe");
+    let indexes = described
+        .table()
+        .map(|t| t.global_secondary_indexes().to_vec())
+        .unwrap_or_default();
+    for def in &INDEXES {
+        let index = indexes
+            .iter()
+            .find(|i| i.index_name() == Some(def.name))
+            .expect(def.name);
+        assert_eq!(
+            index.index_status(),
+            Some(&IndexStatus::Active),
+            "{}",
+            def.name
+        );
+    }
+    let definitions = described
+        .table()
+        .map(|t| t.attribute_definitions().len())
+        .unwrap_or_default();
+    assert_eq!(definitions, 6, "pk, sk, ch, sensor_id, location_id, id");
+    // Nothing left to add: a second call writes nothing and succeeds.
+    store.ensure_table().await.expect("again");
+
+    let history = params(&[("sensor_id", "60011")]);
+    let (read, returned) = scanned(&store, &history).await;
+    assert_eq!(returned, expected(&data, &history).len());
+    assert_eq!(read, returned as u64);
+    let location = params(&[("location_id", "917"), ("sensor_type", "SDS011")]);
+    assert_eq!(
+        collect(store.query(&location, 5)).await.expect("query"),
+        expected(&data, &location)
+    );
+}

@@ -76,7 +76,9 @@ async fn key_and_place_queries_search_an_index() {
         ("start", "2019-04-16T12:00:00Z"),
         ("end", "2019-04-17T12:00:00Z"),
     ];
-    let cases: Vec<(Vec<(&str, &str)>, &[&str])> = vec![
+    // (the query's parameters, what its plan must say)
+    type Case<'a> = (Vec<(&'a str, &'a str)>, &'a [&'a str]);
+    let cases: Vec<Case> = vec![
         (vec![("id", "3379485920")], &["USING INDEX readings_by_id"]),
         (
             vec![("sensor_id", "1003,1004"), w[0], w[1]],

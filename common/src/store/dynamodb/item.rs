@@ -1,11 +1,14 @@
 //! Readings to DynamoDB items and back. Numbers are written with Rust's shortest round-trip formatting, so a
-//! value read back is exactly the value written; missing values are missing attributes.
+//! value read back is exactly the value written; missing values are missing attributes, never `NULL`s: the
+//! sparse indexes `by_location` and `by_id` are keyed by optional attributes, and DynamoDB rejects a write whose
+//! index key attribute is present with another type than the key's (a `NULL` included), while an absent key
+//! simply leaves the item out of the index.
 
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use super::{country_hour, sort_key, CH, PK, SK};
+use super::{country_hour, sort_key, CH, ID, LOCATION, PK, SENSOR, SK};
 use crate::index::Band;
 use crate::reading::Reading;
 use crate::store::StoreError;
@@ -27,7 +30,7 @@ pub(super) fn item(r: &Reading) -> HashMap<String, AttributeValue> {
         SK.to_string(),
         AttributeValue::S(sort_key(r.timestamp, r.sensor_id)),
     );
-    item.insert("sensor_id".into(), num(r.sensor_id));
+    item.insert(SENSOR.into(), num(r.sensor_id));
     item.insert("ts".into(), num(r.timestamp));
     item.insert(
         "sensor_type".into(),
@@ -40,8 +43,8 @@ pub(super) fn item(r: &Reading) -> HashMap<String, AttributeValue> {
         AttributeValue::S(r.band.as_str().to_string()),
     );
     let optional = [
-        ("id", r.id.map(num)),
-        ("location_id", r.location_id.map(num)),
+        (ID, r.id.map(num)),
+        (LOCATION, r.location_id.map(num)),
         ("latitude", r.latitude.map(num)),
         ("longitude", r.longitude.map(num)),
         ("altitude", r.altitude.map(num)),
@@ -89,10 +92,10 @@ pub(super) fn reading(item: &HashMap<String, AttributeValue>) -> Result<Reading,
         .parse::<Band>()
         .map_err(|e| StoreError::Corrupt(e.to_string()))?;
     Ok(Reading {
-        id: n(item, "id")?,
-        sensor_id: required(n(item, "sensor_id")?, "sensor_id")?,
+        id: n(item, ID)?,
+        sensor_id: required(n(item, SENSOR)?, SENSOR)?,
         sensor_type: s(item, "sensor_type")?,
-        location_id: n(item, "location_id")?,
+        location_id: n(item, LOCATION)?,
         latitude: n(item, "latitude")?,
         longitude: n(item, "longitude")?,
         altitude: n(item, "altitude")?,

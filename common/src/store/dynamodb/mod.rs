@@ -7,14 +7,20 @@
 //! | --- | --- | --- |
 //! | table | `pk` = UTC hour, `2019-04-16T14` | `sk` = `{timestamp:011}#{sensor_id:020}` |
 //! | GSI `by_country_hour` | `ch` = `{COUNTRY}#{hour}` (`-` for no country) | `sk` |
+//! | GSI `by_sensor` | `sensor_id` (number) | `sk` |
+//! | GSI `by_location` (sparse) | `location_id` (number, absent when unknown) | `sk` |
+//! | GSI `by_id` (sparse) | `id` (number, absent when unknown) | `sk` |
 //!
 //! - The primary key is derived from (sensor_id, timestamp) alone, so putting the same reading again replaces it:
 //!   idempotent ingest without conditional writes.
 //! - Zero padding makes the sort key's byte order equal (timestamp, sensor_id) order for timestamps from 1970
-//!   on, so each hour partition is read already in answer order and hours are visited in order: no sorting.
-//! - A query with a country reads the GSI partitions `COUNTRY#hour` of its window, one without reads the table's
-//!   hour partitions; band and index bounds are a filter expression. A small `meta`/`bounds` item keeps the
-//!   earliest and latest stored timestamps, so a window of years does not issue one request per empty hour.
+//!   on, so each partition (an hour, a country's hour, a sensor, a location, an id) is read already in answer
+//!   order: hours are visited in order and several keys' answers merged, never sorted.
+//! - A query naming ids, sensors or locations reads those keys' index partitions, the window's part of them
+//!   (`sk BETWEEN`); one with a country reads the GSI partitions `COUNTRY#hour` of its window; any other reads
+//!   the table's hour partitions. A small `meta`/`bounds` item keeps the earliest and latest stored timestamps,
+//!   so a window of years does not issue one request per empty hour. See [`read`] for the paths and their
+//!   costs, [`provision`] for how a table made before an index existed gets it.
 //! - Writes: `BatchWriteItem` of at most 25 distinct keys (enforced here; the emulator accepts more), several
 //!   in flight, `UnprocessedItems` retried with exponential backoff and full jitter, and an optional write-rate
 //!   cap (governor) to stay inside a capacity budget.
@@ -26,25 +32,25 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
-    KeyType, Projection, ProjectionType, PutRequest, ScalarAttributeType, Select, TableStatus,
-    WriteRequest,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, Select, TableStatus, WriteRequest};
 use aws_sdk_dynamodb::Client;
 use futures::stream::{self, StreamExt, TryStreamExt};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use rand::Rng;
 
-use super::{Page, PageStream, ReadingStore, StoreError};
+use super::{PageStream, ReadingStore, StoreError};
 
 mod item;
 mod notes;
+mod provision;
+mod read;
+
+pub use provision::{create_table, IndexDef, INDEXES};
 
 use crate::query::Query;
 use crate::reading::Reading;
-use crate::time::{hour_bucket, EpochSeconds};
-use item::{item, num, reading};
+use crate::time::EpochSeconds;
+use item::{item, num};
 
 /// Table partition key attribute: the reading's UTC hour.
 pub const PK: &str = "pk";
@@ -54,6 +60,19 @@ pub const SK: &str = "sk";
 pub const CH: &str = "ch";
 /// The GSI serving queries with a country.
 pub const COUNTRY_INDEX: &str = "by_country_hour";
+/// Item attribute (number) and GSI partition key of `by_sensor`: the reading's sensor.
+pub const SENSOR: &str = "sensor_id";
+/// Item attribute (number, absent when the reading has none) and GSI partition key of `by_location`.
+pub const LOCATION: &str = "location_id";
+/// Item attribute (number, absent when the reading has none) and GSI partition key of `by_id`: the feed's
+/// measurement id.
+pub const ID: &str = "id";
+/// The GSI serving a sensor's history: partition `sensor_id`, sort `sk`.
+pub const SENSOR_INDEX: &str = "by_sensor";
+/// The sparse GSI serving a location's readings: partition `location_id`, sort `sk`.
+pub const LOCATION_INDEX: &str = "by_location";
+/// The sparse GSI serving readings by id: partition `id`, sort `sk`.
+pub const ID_INDEX: &str = "by_id";
 /// Items per `BatchWriteItem`: DynamoDB's limit.
 pub const BATCH_LIMIT: usize = 25;
 
@@ -89,6 +108,9 @@ pub struct DynamoStore {
     table: Arc<str>,
     options: WriteOptions,
     limiter: Option<Arc<DefaultDirectRateLimiter>>,
+    /// Key indexes the table lacks and this identity may not add (found by [`ensure_table`](Self::ensure_table)):
+    /// their queries read the window instead. Empty for a store that was never told otherwise.
+    unindexed: Arc<std::sync::RwLock<Vec<&'static str>>>,
 }
 
 /// The sort key: byte order equals (timestamp, sensor_id) order for timestamps >= 0.
@@ -157,86 +179,6 @@ fn build_error(table: &str, e: aws_sdk_dynamodb::error::BuildError) -> StoreErro
     }
 }
 
-/// Creates the table (on-demand billing) with the key schema above, if it does not exist, and waits until it is
-/// active. The same constants the store reads and writes with define it: one definition.
-///
-/// An existing table is looked up first (`DescribeTable`), so a role whose identity may read and write a table
-/// provisioned by `airq-deploy` but not create one (least privilege) still starts.
-pub async fn create_table(client: &Client, table: &str) -> Result<(), StoreError> {
-    match client.describe_table().table_name(table).send().await {
-        Ok(out) if out.table().and_then(|t| t.table_status()) == Some(&TableStatus::Active) => {
-            return Ok(())
-        }
-        Ok(_) => {}
-        Err(e) if e.code() == Some("ResourceNotFoundException") => {}
-        Err(e) => return Err(sdk_error("DescribeTable", table, e)),
-    }
-    let attr = |name: &str| {
-        AttributeDefinition::builder()
-            .attribute_name(name)
-            .attribute_type(ScalarAttributeType::S)
-            .build()
-            .map_err(|e| build_error(table, e))
-    };
-    let key = |name: &str, kind: KeyType| {
-        KeySchemaElement::builder()
-            .attribute_name(name)
-            .key_type(kind)
-            .build()
-            .map_err(|e| build_error(table, e))
-    };
-    let gsi = GlobalSecondaryIndex::builder()
-        .index_name(COUNTRY_INDEX)
-        .key_schema(key(CH, KeyType::Hash)?)
-        .key_schema(key(SK, KeyType::Range)?)
-        .projection(
-            Projection::builder()
-                .projection_type(ProjectionType::All)
-                .build(),
-        )
-        .build()
-        .map_err(|e| build_error(table, e))?;
-    let created = client
-        .create_table()
-        .table_name(table)
-        .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(attr(PK)?)
-        .attribute_definitions(attr(SK)?)
-        .attribute_definitions(attr(CH)?)
-        .key_schema(key(PK, KeyType::Hash)?)
-        .key_schema(key(SK, KeyType::Range)?)
-        .global_secondary_indexes(gsi)
-        .send()
-        .await;
-    match created {
-        Ok(_) => {}
-        Err(e) if e.code() == Some("ResourceInUseException") => {}
-        Err(e) => return Err(sdk_error("CreateTable", table, e)),
-    }
-    // Wait (bounded) for ACTIVE: a new table takes seconds on AWS.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(300);
-    loop {
-        let described = client
-            .describe_table()
-            .table_name(table)
-            .send()
-            .await
-            .map_err(|e| sdk_error("DescribeTable", table, e))?;
-        if described.table().and_then(|t| t.table_status()) == Some(&TableStatus::Active) {
-            return Ok(());
-        }
-        if tokio::time::Instant::now() >= deadline {
-            return Err(StoreError::DynamoDb {
-                operation: "CreateTable",
-                table: table.to_string(),
-                message: "the table did not become ACTIVE within 5 minutes".into(),
-                transient: true,
-            });
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-}
-
 impl DynamoStore {
     pub fn new(
         config: &aws_config::SdkConfig,
@@ -261,6 +203,7 @@ impl DynamoStore {
             table: table.into(),
             options,
             limiter,
+            unindexed: Arc::default(),
         })
     }
 
@@ -268,9 +211,25 @@ impl DynamoStore {
         &self.client
     }
 
-    /// Creates this store's table if needed (see [`create_table`]).
+    /// Creates this store's table if needed and adds the indexes it lacks (see [`create_table`]). An index this
+    /// identity may not add is not an error: its queries read the window (correct, dearer) until it exists.
     pub async fn ensure_table(&self) -> Result<(), StoreError> {
-        create_table(&self.client, &self.table).await
+        let denied = provision::provision(&self.client, &self.table).await?;
+        let mut unindexed = self
+            .unindexed
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *unindexed = denied.iter().map(|def| def.name).collect();
+        Ok(())
+    }
+
+    /// Whether queries may read `index` (it exists, as far as this store knows).
+    fn indexed(&self, index: &str) -> bool {
+        !self
+            .unindexed
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .contains(&index)
     }
 
     /// One `PutItem` per reading, one at a time: what the legacy loader did. Only for benchmark comparisons.
@@ -400,90 +359,6 @@ impl DynamoStore {
     }
 }
 
-/// Where a query stands between pages.
-struct Cursor {
-    store: DynamoStore,
-    query: Query,
-    page_size: i32,
-    /// The hour being read (its first second) and the last hour to read.
-    hour: EpochSeconds,
-    last_hour: EpochSeconds,
-    start_key: Option<HashMap<String, AttributeValue>>,
-    /// Items examined by requests whose pages came back empty, carried into the next page.
-    carried_scan: u64,
-    done: bool,
-}
-
-impl Cursor {
-    async fn next_page(mut self) -> Result<Option<(Page, Cursor)>, StoreError> {
-        while !self.done {
-            let hour = hour_bucket(self.hour);
-            // On another index the stored DAQI cannot narrow anything: read the window, `matches` decides.
-            let (daqi_min, daqi_max, daqi_band) =
-                self.query.daqi_filters().unwrap_or((0, u8::MAX, None));
-            let lo = sort_key(self.query.start, 0);
-            let hi = sort_key(self.query.end, u64::MAX);
-            let mut request = self
-                .store
-                .client
-                .query()
-                .table_name(&*self.store.table)
-                .limit(self.page_size)
-                .key_condition_expression("#p = :p AND #s BETWEEN :lo AND :hi")
-                .expression_attribute_names("#s", SK)
-                .expression_attribute_names("#aqi", "aqi")
-                .expression_attribute_values(":lo", AttributeValue::S(lo))
-                .expression_attribute_values(":hi", AttributeValue::S(hi))
-                .expression_attribute_values(":min", num(daqi_min))
-                .expression_attribute_values(":max", num(daqi_max))
-                .set_exclusive_start_key(self.start_key.take());
-            request = match &self.query.country {
-                Some(country) => request
-                    .index_name(COUNTRY_INDEX)
-                    .expression_attribute_names("#p", CH)
-                    .expression_attribute_values(
-                        ":p",
-                        AttributeValue::S(country_hour(country, &hour)),
-                    ),
-                None => request
-                    .expression_attribute_names("#p", PK)
-                    .expression_attribute_values(":p", AttributeValue::S(hour)),
-            };
-            request = match daqi_band {
-                Some(band) => request
-                    .filter_expression("#aqi BETWEEN :min AND :max AND #band = :band")
-                    .expression_attribute_names("#band", "band")
-                    .expression_attribute_values(":band", AttributeValue::S(band.as_str().into())),
-                None => request.filter_expression("#aqi BETWEEN :min AND :max"),
-            };
-            let out = request
-                .send()
-                .await
-                .map_err(|e| sdk_error("Query", &self.store.table, e))?;
-            self.carried_scan += out.scanned_count().max(0) as u64;
-            self.start_key = out.last_evaluated_key().cloned();
-            if self.start_key.is_none() {
-                self.hour += 3600;
-                self.done = self.hour > self.last_hour;
-            }
-            let readings = out
-                .items()
-                .iter()
-                .map(reading)
-                .filter(|r| r.as_ref().map_or(true, |r| self.query.matches(r)))
-                .collect::<Result<Vec<_>, _>>()?;
-            if !readings.is_empty() || self.done {
-                let scanned = Some(std::mem::take(&mut self.carried_scan));
-                if readings.is_empty() && scanned == Some(0) {
-                    return Ok(None);
-                }
-                return Ok(Some((Page { readings, scanned }, self)));
-            }
-        }
-        Ok(None)
-    }
-}
-
 #[async_trait]
 impl ReadingStore for DynamoStore {
     async fn upsert(&self, readings: &[Reading]) -> Result<u64, StoreError> {
@@ -505,40 +380,7 @@ impl ReadingStore for DynamoStore {
     }
 
     fn query(&self, query: &Query, page_size: usize) -> PageStream {
-        let store = self.clone();
-        let query = query.clone();
-        let page_size = page_size.clamp(1, i32::MAX as usize) as i32;
-        let first = async move {
-            let Some((lo, hi)) = store.bounds().await? else {
-                return Ok::<_, StoreError>(None);
-            };
-            let start = query.start.max(lo).max(0);
-            let end = query.end.min(hi);
-            if start > end {
-                return Ok(None);
-            }
-            Ok(Some(Cursor {
-                hour: start - start.rem_euclid(3600),
-                last_hour: end - end.rem_euclid(3600),
-                store,
-                query,
-                page_size,
-                start_key: None,
-                carried_scan: 0,
-                done: false,
-            }))
-        };
-        let pages = stream::once(first)
-            .map_ok(|cursor| {
-                stream::try_unfold(cursor, |cursor| async move {
-                    match cursor {
-                        Some(c) => Ok(c.next_page().await?.map(|(page, next)| (page, Some(next)))),
-                        None => Ok(None),
-                    }
-                })
-            })
-            .try_flatten();
-        Box::pin(pages)
+        read::query(self.clone(), query.clone(), page_size)
     }
 
     async fn count(&self) -> Result<u64, StoreError> {

@@ -1,4 +1,5 @@
 //! Unit tests of the DynamoDB store's pure parts: keys, batching, backoff, item conversion.
+use super::item::reading;
 use super::*;
 use crate::testing::fixtures::readings;
 

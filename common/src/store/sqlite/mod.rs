@@ -229,6 +229,9 @@ fn reading_from_row(row: &Row<'_>) -> rusqlite::Result<Result<Reading, StoreErro
     }))
 }
 
+/// One page read: the matching readings, the rows read, and the last row's `(timestamp, sensor_id)`.
+type ReadPage = (Vec<Reading>, u64, Option<(i64, i64)>);
+
 /// Reads one page of `access` on the calling (blocking) thread, with a connection taken from the pool and
 /// returned as soon as the page is read. Returns the matching readings and the last row read (the next page's
 /// cursor, `None` when this page was the last): rows the native conditions let through but [`Query::matches`]
@@ -239,7 +242,7 @@ fn read_page(
     access: &Access,
     after: Option<(i64, i64)>,
     page_size: usize,
-) -> Result<(Vec<Reading>, u64, Option<(i64, i64)>), StoreError> {
+) -> Result<ReadPage, StoreError> {
     let conn = pool.get()?;
     let (sql, values) = page_sql(query, access, after, page_size);
     let mut stmt = conn.prepare_cached(&sql)?;
