@@ -40,6 +40,17 @@ pub async fn apply(
         .into_iter()
         .map(|s| (s.role, s.image_id))
         .collect();
+    // A table made by an older airq lacks the key indexes (issue 12): bring it to the store's definition (a
+    // `DescribeTable` when nothing is missing; one `UpdateTable` per missing index, each waited for), so the
+    // instances' least-privilege role never needs to change it.
+    if !plan
+        .steps
+        .iter()
+        .any(|s| matches!(s, Step::CreateTable { .. }))
+        && observed.table.is_some()
+    {
+        table::create(aws).await?;
+    }
     for step in &plan.steps {
         match step {
             Step::CreateTable { .. } => {

@@ -93,6 +93,7 @@ pub fn permission(operation: &str) -> &'static str {
         "UpdateTimeToLive" => "dynamodb:UpdateTimeToLive",
         "DescribeTimeToLive" => "dynamodb:DescribeTimeToLive",
         "TagResource" => "dynamodb:TagResource",
+        "UpdateTable" => "dynamodb:UpdateTable",
         _ => "dynamodb:CreateTable",
     }
 }

@@ -292,7 +292,9 @@ pub fn operator_policy(stack: &StackName, scope: &Scope) -> Value {
                     "dynamodb:DeleteTable",
                     "dynamodb:DescribeTable",
                     "dynamodb:ListTagsOfResource",
-                    "dynamodb:TagResource"
+                    "dynamodb:TagResource",
+                    // Adds the key indexes a table made by an older airq lacks (issue 12).
+                    "dynamodb:UpdateTable"
                 ],
                 "Resource": [table.clone(), format!("{table}/index/*")]
             },

@@ -43,6 +43,7 @@ fn instance_policy_names_only_the_stacks_resources() {
     for deploy_only in [
         "dynamodb:CreateTable",
         "dynamodb:DeleteTable",
+        "dynamodb:UpdateTable",
         "dynamodb:UpdateTimeToLive",
         "s3:CreateBucket",
         "s3:DeleteBucket",
