@@ -50,6 +50,9 @@ pub const INGEST_DURATION: &str = "airq_ingest_run_duration_seconds";
 pub const STORE_QUERY_DURATION: &str = "airq_store_query_duration_seconds";
 pub const STORE_ROWS_READ: &str = "airq_store_rows_read_total";
 pub const STORE_ERRORS: &str = "airq_store_errors_total";
+pub const ANSWER_CACHE: &str = "airq_answer_cache_lookups_total";
+pub const ANSWER_CACHE_BYTES: &str = "airq_answer_cache_bytes";
+pub const NOT_MODIFIED: &str = "airq_http_not_modified_total";
 // Build.
 pub const BUILD_INFO: &str = "airq_build_info";
 
@@ -171,6 +174,19 @@ fn describe() {
         "Direct answers allowed at once (--direct-limit); beyond it queries are queued."
     );
     describe_counter!(JOBS_SUBMITTED, "Queries this gateway queued.");
+    describe_counter!(
+        ANSWER_CACHE,
+        "Answer cache lookups, by outcome (hit, miss)."
+    );
+    describe_gauge!(
+        ANSWER_CACHE_BYTES,
+        Unit::Bytes,
+        "Bytes of answers held by the answer cache."
+    );
+    describe_counter!(
+        NOT_MODIFIED,
+        "Conditional requests answered 304 Not Modified (If-None-Match matched)."
+    );
     describe_counter!(
         JOBS_REFUSED,
         "Queries refused instead of queued, by reason (rate, pending, queue_full)."

@@ -105,6 +105,11 @@ impl Gateway {
             .await?;
         let mut settings = options.settings.clone();
         settings.max_body = options.request.max_body;
+        let answers = Arc::new(airq_common::answer::cache::Answers::new(
+            backends.store.clone(),
+            settings.answer_cache,
+            settings.version_fresh,
+        ));
         let state = AppState {
             store: backends.store.clone(),
             queues: backends.queues.clone(),
@@ -122,6 +127,7 @@ impl Gateway {
             keys: options.api_keys.clone(),
             started: std::time::Instant::now(),
             status_cache: Default::default(),
+            answers,
             ready: Arc::new(AtomicBool::new(true)),
         };
         Ok(Gateway { state, options })

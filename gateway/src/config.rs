@@ -57,6 +57,10 @@ pub struct GatewayConfig {
     /// Largest request body accepted.
     #[arg(long, default_value = "64KiB", value_parser = parse_bytes)]
     pub max_body: usize,
+    /// Memory for whole answers to repeated questions (served without reading the store; a write retires
+    /// them within a second); `0` turns the cache off.
+    #[arg(long, default_value = "64MiB", value_parser = parse_bytes)]
+    pub answer_cache: usize,
     /// Serve `/metrics` (Prometheus) on this address only, e.g. 0.0.0.0:9100, a port an operator can open to
     /// the scraper alone; without it `/metrics` is on the API port (behind the API key when keys are on).
     #[arg(long, env = "AIRQ_METRICS_LISTEN")]
@@ -165,6 +169,7 @@ impl GatewayConfig {
                 max_body: self.max_body,
                 result_ttl: self.result_ttl,
                 job_deadline: self.job_deadline,
+                answer_cache: self.answer_cache as u64,
                 ..Settings::default()
             },
             request: RequestLimits {

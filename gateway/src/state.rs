@@ -37,6 +37,8 @@ pub struct AppState {
     pub status_cache: crate::routes::status::StatusCache,
     /// The accepted API keys; `None` when keys are off.
     pub keys: Option<Arc<airq_common::api_keys::ApiKeys>>,
+    /// Hot answers and the data version they are keyed by (shared with this process's workers).
+    pub answers: Arc<airq_common::answer::cache::Answers>,
     /// False until the data the gateway serves is ready (standalone: the first ingest has finished).
     pub ready: Arc<AtomicBool>,
 }
@@ -61,6 +63,12 @@ pub struct Settings {
     pub result_ttl: Duration,
     /// A queued job with no answer by then is reported failed (504).
     pub job_deadline: Duration,
+    /// Bytes of whole answers kept in memory for repeated questions (`--answer-cache`); 0 turns it off.
+    pub answer_cache: u64,
+    /// How long a read data version is trusted: the most an answer (cached, or its `ETag`) lags a write.
+    pub version_fresh: Duration,
+    /// `Cache-Control: max-age` of a direct answer, in seconds.
+    pub max_age_secs: u64,
 }
 
 impl Default for Settings {
@@ -72,6 +80,9 @@ impl Default for Settings {
             max_body: 64 * 1024,
             result_ttl: Duration::from_secs(600),
             job_deadline: Duration::from_secs(300),
+            answer_cache: airq_common::answer::cache::DEFAULT_CACHE_BYTES,
+            version_fresh: airq_common::answer::cache::VERSION_FRESH,
+            max_age_secs: 60,
         }
     }
 }

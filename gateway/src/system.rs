@@ -145,7 +145,8 @@ impl SystemBuilder {
                 &backends,
                 gateway.state.requests.clone(),
                 self.worker.clone(),
-            );
+            )
+            .with_answers(gateway.state.answers.clone());
             tasks.spawn(worker.run(stop.child_token()));
         }
         if let Some(plan) = self.ingest {

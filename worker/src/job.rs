@@ -228,7 +228,13 @@ impl Worker {
     /// direct path, so the bytes are the same) → gzip → a part stored as each fills. Returns whether this
     /// attempt's answer is the one recorded.
     async fn stream_answer(&self, id: Uuid, query: &Query, ask: Ask) -> Result<bool, StreamError> {
-        let mut chunks = answer(&self.store, query, ask, self.settings.page_size);
+        let mut chunks = match &self.answers {
+            Some(answers) => {
+                let key = answers.key(query, ask).await.map_err(StreamError::Store)?;
+                answers.answer(key, &self.store, query, ask, self.settings.page_size)
+            }
+            None => answer(&self.store, query, ask, self.settings.page_size),
+        };
         let mut writer = AnswerWriter::new(self.results.clone(), id);
         while let Some(chunk) = chunks.next().await {
             let chunk = chunk.map_err(StreamError::Store)?;

@@ -38,6 +38,9 @@ pub struct Worker {
     pub requests: Arc<dyn JobQueue>,
     pub settings: Settings,
     notices: notices::Notices,
+    /// The answer cache of the process this worker runs in (a standalone gateway's), when it shares one: a
+    /// queued question answered a moment ago on the direct path is then not read again.
+    answers: Option<Arc<airq_common::answer::cache::Answers>>,
 }
 
 /// Tunables, with the defaults the issue and SQS practice suggest.
@@ -88,7 +91,14 @@ impl Worker {
             requests,
             settings,
             notices: notices::Notices::new(queues),
+            answers: None,
         }
+    }
+
+    /// Answers through `answers` (a cache shared with the gateway in this process).
+    pub fn with_answers(mut self, answers: Arc<airq_common::answer::cache::Answers>) -> Self {
+        self.answers = Some(answers);
+        self
     }
 
     /// Receives and runs jobs until `stop` is cancelled, then stops receiving and finishes the jobs in hand.

@@ -1,7 +1,8 @@
-//! The rows of each question as cells: a reading (readings, latest), the legacy CSV's shape of one, and an
-//! aggregate.
+//! The rows of each question as cells: a reading (readings, latest) and the legacy CSV's shape of one, from a
+//! [`RowRef`]: a reading's fields borrowed from a [`Reading`] or straight from a store's row, so encoding an
+//! answer allocates nothing per row.
 
-use super::encode::{Cell, Columns};
+use super::encode::{Cell, Columns, Encoder, Format};
 use crate::index::IndexKind;
 use crate::reading::Reading;
 
@@ -52,6 +53,48 @@ fn opt_f(v: Option<f64>) -> Cell<'static> {
     v.map_or(Cell::Null, Cell::Num)
 }
 
+/// A reading's fields, borrowed. The SQLite store fills one from each row it reads (text cells point into the
+/// row), without building a [`Reading`].
+#[derive(Debug, Clone, Copy)]
+pub struct RowRef<'a> {
+    pub id: Option<u64>,
+    pub sensor_id: u64,
+    pub sensor_type: &'a str,
+    pub location_id: Option<u64>,
+    pub latitude: Option<f64>,
+    pub longitude: Option<f64>,
+    pub altitude: Option<f64>,
+    pub country: &'a str,
+    pub indoor: Option<bool>,
+    pub timestamp: i64,
+    pub pm10: Option<f64>,
+    pub pm25: Option<f64>,
+    /// The stored DAQI and its band's name.
+    pub aqi: u8,
+    pub band: &'a str,
+}
+
+impl<'a> From<&'a Reading> for RowRef<'a> {
+    fn from(r: &'a Reading) -> RowRef<'a> {
+        RowRef {
+            id: r.id,
+            sensor_id: r.sensor_id,
+            sensor_type: &r.sensor_type,
+            location_id: r.location_id,
+            latitude: r.latitude,
+            longitude: r.longitude,
+            altitude: r.altitude,
+            country: &r.country,
+            indoor: r.indoor,
+            timestamp: r.timestamp,
+            pm10: r.pm10,
+            pm25: r.pm25,
+            aqi: r.aqi,
+            band: r.band.as_str(),
+        }
+    }
+}
+
 fn text(v: &str) -> Cell<'_> {
     if v.is_empty() {
         Cell::Null
@@ -61,9 +104,9 @@ fn text(v: &str) -> Cell<'_> {
 }
 
 /// The value and category name of a reading on `index` (the stored DAQI, or computed from its PM values).
-fn assessed(r: &Reading, index: IndexKind) -> (Cell<'static>, Cell<'static>) {
+fn assessed<'a>(r: &RowRef<'a>, index: IndexKind) -> (Cell<'a>, Cell<'a>) {
     match index {
-        IndexKind::Daqi => (Cell::UInt(r.aqi.into()), Cell::Text(r.band.as_str())),
+        IndexKind::Daqi => (Cell::UInt(r.aqi.into()), Cell::Text(r.band)),
         other => match other.assess(r.pm25, r.pm10) {
             Some(a) => (
                 Cell::UInt(a.value.into()),
@@ -75,17 +118,17 @@ fn assessed(r: &Reading, index: IndexKind) -> (Cell<'static>, Cell<'static>) {
 }
 
 /// A reading's cells in [`READING_COLUMNS`] order.
-pub fn reading_cells<'a>(r: &'a Reading, index: IndexKind) -> [Cell<'a>; 14] {
+pub fn reading_cells<'a>(r: &RowRef<'a>, index: IndexKind) -> [Cell<'a>; 14] {
     let (aqi, band) = assessed(r, index);
     [
         opt_u(r.id),
         Cell::UInt(r.sensor_id),
-        text(&r.sensor_type),
+        text(r.sensor_type),
         opt_u(r.location_id),
         opt_f(r.latitude),
         opt_f(r.longitude),
         opt_f(r.altitude),
-        text(&r.country),
+        text(r.country),
         r.indoor.map_or(Cell::Null, Cell::Bool),
         Cell::Time(r.timestamp),
         opt_f(r.pm10),
@@ -96,7 +139,7 @@ pub fn reading_cells<'a>(r: &'a Reading, index: IndexKind) -> [Cell<'a>; 14] {
 }
 
 /// The legacy spelling of a band: `Medium` for Moderate, `_` for spaces (`Very_High`).
-fn legacy_band(index: IndexKind, name: &'static str) -> &'static str {
+fn legacy_band(index: IndexKind, name: &str) -> &str {
     match (index, name) {
         (IndexKind::Daqi, "Moderate") => "Medium",
         (IndexKind::Daqi, "Very High") => "Very_High",
@@ -109,7 +152,7 @@ fn legacy_band(index: IndexKind, name: &'static str) -> &'static str {
 }
 
 /// A reading's cells in [`LEGACY_COLUMNS`] order.
-pub fn legacy_cells<'a>(r: &'a Reading, index: IndexKind) -> [Cell<'a>; 11] {
+pub fn legacy_cells<'a>(r: &RowRef<'a>, index: IndexKind) -> [Cell<'a>; 11] {
     let (aqi, band) = assessed(r, index);
     let band = match band {
         Cell::Text(name) => Cell::Text(legacy_band(index, name)),
@@ -120,7 +163,7 @@ pub fn legacy_cells<'a>(r: &'a Reading, index: IndexKind) -> [Cell<'a>; 11] {
         opt_f(r.pm10),
         opt_f(r.pm25),
         opt_f(r.latitude),
-        text(&r.country),
+        text(r.country),
         opt_u(r.location_id),
         Cell::Time(r.timestamp),
         opt_f(r.longitude),
@@ -128,6 +171,15 @@ pub fn legacy_cells<'a>(r: &'a Reading, index: IndexKind) -> [Cell<'a>; 11] {
         band,
         opt_u(r.id),
     ]
+}
+
+/// Writes one reading in the encoder's format: the legacy CSV's shape for `legacy-csv`, airq's otherwise.
+pub fn write_reading(encoder: &mut Encoder, out: &mut Vec<u8>, r: &RowRef<'_>, index: IndexKind) {
+    if encoder.format() == Format::LegacyCsv {
+        encoder.row(out, &legacy_cells(r, index));
+    } else {
+        encoder.row(out, &reading_cells(r, index));
+    }
 }
 
 #[cfg(test)]
@@ -153,16 +205,19 @@ mod tests {
             aqi: 5,
             band: Band::Moderate,
         };
-        let cells = legacy_cells(&r, IndexKind::Daqi);
+        let cells = legacy_cells(&(&r).into(), IndexKind::Daqi);
         assert_eq!(cells[9], Cell::Text("Medium"));
         assert_eq!(cells[1], Cell::Num(60.0), "P1 is PM10");
         assert_eq!(cells[2], Cell::Num(5.0), "P2 is PM2.5");
         r.aqi = 10;
         r.band = Band::VeryHigh;
         assert_eq!(
-            legacy_cells(&r, IndexKind::Daqi)[9],
+            legacy_cells(&(&r).into(), IndexKind::Daqi)[9],
             Cell::Text("Very_High")
         );
-        assert_eq!(reading_cells(&r, IndexKind::UsEpa)[12], Cell::UInt(53));
+        assert_eq!(
+            reading_cells(&(&r).into(), IndexKind::UsEpa)[12],
+            Cell::UInt(53)
+        );
     }
 }

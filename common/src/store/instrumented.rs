@@ -78,6 +78,19 @@ impl ReadingStore for Instrumented {
         self.inner.stats().await
     }
 
+    async fn data_version(&self) -> Result<u64, StoreError> {
+        self.inner.data_version().await
+    }
+
+    fn encoded_rows(
+        &self,
+        query: &crate::query::Query,
+        encoder: crate::answer::Encoder,
+        page_size: usize,
+    ) -> Option<futures::stream::BoxStream<'static, Result<bytes::Bytes, StoreError>>> {
+        self.inner.encoded_rows(query, encoder, page_size)
+    }
+
     async fn newest(&self) -> Result<Option<crate::time::EpochSeconds>, StoreError> {
         self.inner.newest().await
     }

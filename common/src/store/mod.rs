@@ -66,6 +66,23 @@ pub trait ReadingStore: Send + Sync + 'static {
     /// (callers cache it briefly).
     async fn stats(&self) -> Result<StoreStats, StoreError>;
 
+    /// A number that every write makes larger (issue 13): answers cached or tagged at one version are the
+    /// answers at that version, so a new version retires them. Cheap: one small row or item.
+    async fn data_version(&self) -> Result<u64, StoreError>;
+
+    /// The rows of a readings answer already encoded by `encoder` (which has written no row yet), page by page,
+    /// when the backend can encode straight from its own rows without building a [`Reading`] per row; `None`
+    /// (the default) lets the caller encode [`query`](Self::query)'s pages. Rows only: the caller writes the
+    /// answer's start and end. Must produce the same bytes as encoding `query`'s readings.
+    fn encoded_rows(
+        &self,
+        _query: &Query,
+        _encoder: crate::answer::Encoder,
+        _page_size: usize,
+    ) -> Option<BoxStream<'static, Result<bytes::Bytes, StoreError>>> {
+        None
+    }
+
     /// The newest reading's time, cheaply (an index's end): where `/api/latest`'s default window ends. The
     /// default reads [`stats`](Self::stats); backends whose count is not free override it.
     async fn newest(&self) -> Result<Option<EpochSeconds>, StoreError> {

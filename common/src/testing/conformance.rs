@@ -328,7 +328,7 @@ pub async fn questions_answer_like_the_reference(store: Arc<dyn ReadingStore>) {
                 if ask.check().is_err() {
                     continue;
                 }
-                let got: Vec<Vec<u8>> = answer(&store, q, ask, 50)
+                let got: Vec<bytes::Bytes> = answer(&store, q, ask, 50)
                     .try_collect()
                     .await
                     .expect("answer");
@@ -337,7 +337,7 @@ pub async fn questions_answer_like_the_reference(store: Arc<dyn ReadingStore>) {
                     readings: reference,
                     scanned: None,
                 })]);
-                let want: Vec<Vec<u8>> = answer_pages(Box::pin(pages), q, ask)
+                let want: Vec<bytes::Bytes> = answer_pages(Box::pin(pages), q, ask)
                     .try_collect()
                     .await
                     .expect("reference");
@@ -345,6 +345,29 @@ pub async fn questions_answer_like_the_reference(store: Arc<dyn ReadingStore>) {
             }
         }
     }
+}
+
+/// Issue 13: every write makes the data version larger (even a write of readings already stored: the version
+/// says "maybe changed", never "same"); reads and ingest notes leave it alone.
+pub async fn every_write_bumps_the_data_version(store: Arc<dyn ReadingStore>) {
+    let v0 = store.data_version().await.expect("version");
+    let data = readings(60, 2);
+    store.upsert(&data[..30]).await.expect("upsert");
+    let v1 = store.data_version().await.expect("version");
+    assert!(v1 > v0, "{v0} -> {v1}");
+    let _ = answer(&store, &query(T0, T0 + 7200)).await;
+    store.stats().await.expect("stats");
+    assert_eq!(
+        store.data_version().await.expect("version"),
+        v1,
+        "reads do not change it"
+    );
+    store.upsert(&data[30..]).await.expect("upsert");
+    let v2 = store.data_version().await.expect("version");
+    assert!(v2 > v1, "{v1} -> {v2}");
+    store.upsert(&data[..1]).await.expect("again");
+    assert!(store.data_version().await.expect("version") > v2);
+    assert_eq!(store.upsert(&[]).await.expect("nothing"), 0);
 }
 
 /// Readings without a country are stored and returned when no country is asked for.
@@ -407,7 +430,7 @@ macro_rules! store_conformance_tests {
             empty_store, round_trip, upsert_is_idempotent, filters_match_the_reference,
             readings_without_country, pages_are_bounded_and_complete, large_batches, windows_without_data,
             status_and_ingest_notes, key_and_place_filters_match_the_reference,
-            questions_answer_like_the_reference);
+            questions_answer_like_the_reference, every_write_bumps_the_data_version);
     };
     (@cases $make:expr; $($case:ident),+) => {
         $(

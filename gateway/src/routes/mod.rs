@@ -4,6 +4,7 @@
 //! the answered-path header), `cors` (`--cors-origin`).
 
 pub mod body;
+pub mod conditional;
 pub mod console;
 pub mod cors;
 pub mod download;

@@ -3,6 +3,7 @@
 
 use std::io;
 
+use airq_common::answer::cache::AnswerKey;
 use airq_common::answer::{Ask, Every, GroupBy, Question, AGGREGATE_EXTRAS, READINGS_EXTRAS};
 use airq_common::protocol::{now_ms, Job};
 use airq_common::query::ParseOptions;
@@ -19,6 +20,7 @@ use serde_json::json;
 use tokio::sync::OwnedSemaphorePermit;
 use uuid::Uuid;
 
+use super::conditional::Validators;
 use crate::error::ApiError;
 use crate::fair_use::Caller;
 use crate::state::AppState;
@@ -39,7 +41,9 @@ const LATEST_WINDOW_SECS: i64 = 3600;
     request_body(content = crate::openapi::LegacyBody, content_type = "application/json"),
     responses(
         (status = 200, description = "The answer, in the format of `format=` or `Accept` (CSV by default)",
-            headers(("X-Airq-Answered" = String, description = "`direct`")),
+            headers(("X-Airq-Answered" = String, description = "`direct`"),
+                ("ETag" = String, description = "Strong; changes with the question and the data"),
+                ("Cache-Control" = String)),
             content(
                 (String = "text/csv"),
                 (Vec<crate::openapi::ReadingRow> = "application/json"),
@@ -77,7 +81,15 @@ pub async fn post_query(
     };
     let parsed = Query::parse_json(&body, options)?;
     let ask = Ask::from_parsed(Question::Readings, &parsed, accept(&headers))?;
-    answer(state, caller, parsed.query, ask, prefers_async(&headers)).await
+    answer(
+        state,
+        caller,
+        parsed.query,
+        ask,
+        prefers_async(&headers),
+        None,
+    )
+    .await
 }
 
 /// The URL parameters, or a 400 naming the query string.
@@ -89,10 +101,12 @@ type Params = Result<axum::extract::Query<Vec<(String, String)>>, QueryRejection
     path = "/api/query",
     operation_id = "get_query",
     tag = "questions",
-    params(crate::openapi::Filters),
+    params(("If-None-Match" = Option<String>, Header, description = "An ETag of an earlier answer: 304 if the answer is unchanged"), crate::openapi::Filters),
     responses(
         (status = 200, description = "The answer, in the format of `format=` or `Accept` (CSV by default)",
-            headers(("X-Airq-Answered" = String, description = "`direct`")),
+            headers(("X-Airq-Answered" = String, description = "`direct`"),
+                ("ETag" = String, description = "Strong; changes with the question and the data"),
+                ("Cache-Control" = String)),
             content(
                 (String = "text/csv"),
                 (Vec<crate::openapi::ReadingRow> = "application/json"),
@@ -102,6 +116,7 @@ type Params = Result<axum::extract::Query<Vec<(String, String)>>, QueryRejection
         (status = 202, description = "Queued (the gateway is busy, or `Prefer: respond-async`): poll `Location`",
             body = crate::openapi::Pending,
             headers(("Location" = String), ("Retry-After" = u64))),
+        (status = 304, description = "Not modified: the answer at this data version has the tag in If-None-Match", headers(("ETag" = String))),
         (status = 400, description = "A bad parameter, named in `field`", body = crate::openapi::ErrorBody),
         (status = 429, description = "Too many requests or queued jobs from this client", body = crate::openapi::ErrorBody,
             headers(("Retry-After" = u64))),
@@ -123,10 +138,12 @@ pub async fn get_query(
     path = "/api/latest",
     operation_id = "get_latest",
     tag = "questions",
-    params(crate::openapi::Filters),
+    params(("If-None-Match" = Option<String>, Header, description = "An ETag of an earlier answer: 304 if the answer is unchanged"), crate::openapi::Filters),
     responses(
         (status = 200, description = "The answer, in the format of `format=` or `Accept` (CSV by default)",
-            headers(("X-Airq-Answered" = String, description = "`direct`")),
+            headers(("X-Airq-Answered" = String, description = "`direct`"),
+                ("ETag" = String, description = "Strong; changes with the question and the data"),
+                ("Cache-Control" = String)),
             content(
                 (String = "text/csv"),
                 (Vec<crate::openapi::ReadingRow> = "application/json"),
@@ -136,6 +153,7 @@ pub async fn get_query(
         (status = 202, description = "Queued (the gateway is busy, or `Prefer: respond-async`): poll `Location`",
             body = crate::openapi::Pending,
             headers(("Location" = String), ("Retry-After" = u64))),
+        (status = 304, description = "Not modified: the answer at this data version has the tag in If-None-Match", headers(("ETag" = String))),
         (status = 400, description = "A bad parameter, named in `field`", body = crate::openapi::ErrorBody),
         (status = 429, description = "Too many requests or queued jobs from this client", body = crate::openapi::ErrorBody,
             headers(("Retry-After" = u64))),
@@ -157,10 +175,12 @@ pub async fn get_latest(
     path = "/api/aggregate",
     operation_id = "get_aggregate",
     tag = "questions",
-    params(crate::openapi::Filters, crate::openapi::Grouping),
+    params(("If-None-Match" = Option<String>, Header, description = "An ETag of an earlier answer: 304 if the answer is unchanged"), crate::openapi::Filters, crate::openapi::Grouping),
     responses(
         (status = 200, description = "The answer, in the format of `format=` or `Accept` (CSV by default)",
-            headers(("X-Airq-Answered" = String, description = "`direct`")),
+            headers(("X-Airq-Answered" = String, description = "`direct`"),
+                ("ETag" = String, description = "Strong; changes with the question and the data"),
+                ("Cache-Control" = String)),
             content(
                 (String = "text/csv"),
                 (Vec<crate::openapi::AggregateRow> = "application/json"),
@@ -170,6 +190,7 @@ pub async fn get_latest(
         (status = 202, description = "Queued (the gateway is busy, or `Prefer: respond-async`): poll `Location`",
             body = crate::openapi::Pending,
             headers(("Location" = String), ("Retry-After" = u64))),
+        (status = 304, description = "Not modified: the answer at this data version has the tag in If-None-Match", headers(("ETag" = String))),
         (status = 400, description = "A bad parameter, named in `field`", body = crate::openapi::ErrorBody),
         (status = 429, description = "Too many requests or queued jobs from this client", body = crate::openapi::ErrorBody,
             headers(("Retry-After" = u64))),
@@ -218,19 +239,21 @@ async fn get_question(
     let ask = Ask::from_parsed(question, &parsed, accept(&headers))?;
     let file_name =
         download.map(|asked| super::download::query_file_name(&parsed.query, &asked, ask.format));
-    let response = answer(state, caller, parsed.query, ask, prefers_async(&headers)).await?;
+    let response = answer(
+        state,
+        caller,
+        parsed.query,
+        ask,
+        prefers_async(&headers),
+        Some(&headers),
+    )
+    .await?;
     Ok(super::download::attach(response, file_name.as_deref()))
 }
 
 /// The last hour up to the newest reading (or up to now, for an empty store).
 async fn latest_window(state: &AppState) -> Result<(i64, i64), ApiError> {
-    let newest = state.store.newest().await.map_err(|e| {
-        if e.is_unavailable() {
-            ApiError::Unavailable(e.to_string())
-        } else {
-            ApiError::Internal(e.to_string())
-        }
-    })?;
+    let newest = state.store.newest().await.map_err(store_error)?;
     let end = newest.unwrap_or_else(|| now_ms().div_euclid(1000));
     Ok((end - LATEST_WINDOW_SECS, end))
 }
@@ -250,16 +273,33 @@ fn prefers_async(headers: &HeaderMap) -> bool {
         .any(|p| p.trim().eq_ignore_ascii_case("respond-async"))
 }
 
+/// Answers a question: `304` when the client holds the answer at this data version, the cached bytes when this
+/// gateway holds them, a direct answer while a permit is free, queued otherwise. `conditional` is the request's
+/// headers when it may be answered `304` (a GET), `None` otherwise.
 async fn answer(
     state: AppState,
     caller: Caller,
     query: Query,
     ask: Ask,
     prefer_async: bool,
+    conditional: Option<&HeaderMap>,
 ) -> Result<Response, ApiError> {
     if !prefer_async {
+        let key = state.answers.key(&query, ask).await.map_err(store_error)?;
+        let validators = Validators::new(&key, state.keys.is_some(), state.settings.max_age_secs);
+        if conditional.is_some_and(|headers| validators.matches(headers)) {
+            return Ok(validators.not_modified());
+        }
+        // A hot answer costs nothing to send: served even when every direct permit is taken.
+        if let Some(hit) = state.answers.cache.get(&key) {
+            let response =
+                ([(header::CONTENT_TYPE, ask.format.content_type())], hit).into_response();
+            let response = super::download::answered(response, super::download::Answered::Direct);
+            return Ok(validators.apply(response));
+        }
         if let Ok(permit) = state.direct.clone().try_acquire_owned() {
-            return direct(state, query, ask, permit).await;
+            let response = direct(state, query, ask, permit, key).await?;
+            return Ok(validators.apply(response));
         }
     }
     if let Err(refused) = state.fair.queue(&caller, state.requests.as_ref()).await {
@@ -274,33 +314,41 @@ async fn answer(
     enqueue(state, caller, query, ask).await
 }
 
-/// Streams the answer (the same function as the worker's, so both paths write the same bytes). The first chunk
-/// (the answer's start and first page) is read before the status is sent, so that a store that is down gets a
-/// 503 instead of a 200 with a broken body; the permit is held until the body has been sent.
+fn store_error(e: airq_common::StoreError) -> ApiError {
+    if e.is_unavailable() {
+        ApiError::Unavailable(e.to_string())
+    } else {
+        ApiError::Internal(e.to_string())
+    }
+}
+
+/// Streams the answer (the same function as the worker's, so both paths write the same bytes), keeping it in
+/// the answer cache when it is small enough. The first chunk (the answer's start and first page) is read before
+/// the status is sent, so that a store that is down gets a 503 instead of a 200 with a broken body; the permit is
+/// held until the body has been sent.
 async fn direct(
     state: AppState,
     query: Query,
     ask: Ask,
     permit: OwnedSemaphorePermit,
+    key: AnswerKey,
 ) -> Result<Response, ApiError> {
-    let mut chunks =
-        airq_common::answer::answer(&state.store, &query, ask, state.settings.page_size);
+    let mut chunks = state
+        .answers
+        .answer(key, &state.store, &query, ask, state.settings.page_size);
     let head = match chunks.next().await {
-        None => Vec::new(),
+        None => Bytes::new(),
         Some(Ok(chunk)) => chunk,
-        Some(Err(e)) if e.is_unavailable() => return Err(ApiError::Unavailable(e.to_string())),
-        Some(Err(e)) => return Err(ApiError::Internal(e.to_string())),
+        Some(Err(e)) => return Err(store_error(e)),
     };
     let rest = chunks.map(move |chunk| {
         let _held = &permit;
-        chunk.map(Bytes::from).map_err(|e| {
+        chunk.map_err(|e| {
             tracing::error!(error = %e, "store failed while streaming an answer; aborting the response");
             io::Error::other(e)
         })
     });
-    let body = Body::from_stream(
-        stream::once(async { Ok::<_, io::Error>(Bytes::from(head)) }).chain(rest),
-    );
+    let body = Body::from_stream(stream::once(async { Ok::<_, io::Error>(head) }).chain(rest));
     let response = ([(header::CONTENT_TYPE, ask.format.content_type())], body).into_response();
     Ok(super::download::answered(
         response,

@@ -303,6 +303,9 @@ impl ReadingStore for PanickingStore {
     async fn stats(&self) -> Result<StoreStats, StoreError> {
         self.0.stats().await
     }
+    async fn data_version(&self) -> Result<u64, StoreError> {
+        self.0.data_version().await
+    }
     async fn note_ingest(&self, note: &IngestNote) -> Result<(), StoreError> {
         self.0.note_ingest(note).await
     }

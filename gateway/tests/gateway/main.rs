@@ -4,6 +4,7 @@
 mod api;
 mod aws;
 mod browser;
+mod conditional;
 mod connections;
 mod console;
 mod contract;

@@ -226,6 +226,9 @@ impl ReadingStore for StopDuringWrite {
     async fn stats(&self) -> Result<airq_common::store::StoreStats, StoreError> {
         self.inner.stats().await
     }
+    async fn data_version(&self) -> Result<u64, StoreError> {
+        self.inner.data_version().await
+    }
     async fn note_ingest(&self, note: &airq_common::store::IngestNote) -> Result<(), StoreError> {
         self.inner.note_ingest(note).await
     }

@@ -78,6 +78,8 @@ pub const BATCH_LIMIT: usize = 25;
 
 const META_PK: &str = "meta";
 const META_SK: &str = "bounds";
+/// The data version's item, beside the bounds item in the `meta` partition (never an hour: no query reads it).
+const VERSION_SK: &str = "version";
 /// Retries of a batch's unprocessed items before the write fails (transient).
 const MAX_ATTEMPTS: u32 = 10;
 const BACKOFF_BASE: Duration = Duration::from_millis(25);
@@ -244,6 +246,7 @@ impl DynamoStore {
                 .map_err(|e| sdk_error("PutItem", &self.table, e))?;
         }
         self.widen_bounds(readings).await?;
+        self.bump_version().await?;
         Ok(readings.len() as u64)
     }
 
@@ -308,6 +311,43 @@ impl DynamoStore {
     }
 
     /// Widens the stored time bounds to cover `readings`.
+    /// Makes the data version larger (issue 13): an atomic `ADD` on one small item, after the batch's items are
+    /// written, so a reader that sees the new version can read the new items.
+    async fn bump_version(&self) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&*self.table)
+            .key(PK, AttributeValue::S(META_PK.into()))
+            .key(SK, AttributeValue::S(VERSION_SK.into()))
+            .update_expression("ADD #v :one")
+            .expression_attribute_names("#v", "v")
+            .expression_attribute_values(":one", num(1))
+            .send()
+            .await
+            .map_err(|e| sdk_error("UpdateItem", &self.table, e))?;
+        Ok(())
+    }
+
+    /// The data version: a strongly consistent read of the version item (0 before the first write).
+    async fn read_version(&self) -> Result<u64, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&*self.table)
+            .key(PK, AttributeValue::S(META_PK.into()))
+            .key(SK, AttributeValue::S(VERSION_SK.into()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| sdk_error("GetItem", &self.table, e))?;
+        Ok(out
+            .item()
+            .and_then(|item| item.get("v"))
+            .and_then(|v| v.as_n().ok())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0))
+    }
+
     async fn widen_bounds(&self, readings: &[Reading]) -> Result<(), StoreError> {
         let (Some(lo), Some(hi)) = (
             readings.iter().map(|r| r.timestamp).min(),
@@ -376,7 +416,12 @@ impl ReadingStore for DynamoStore {
             .try_fold(0u64, |sum, n| async move { Ok(sum + n) })
             .await?;
         self.widen_bounds(readings).await?;
+        self.bump_version().await?;
         Ok(written)
+    }
+
+    async fn data_version(&self) -> Result<u64, StoreError> {
+        self.read_version().await
     }
 
     fn query(&self, query: &Query, page_size: usize) -> PageStream {

@@ -7,7 +7,7 @@
 //! | `sensor_id` | one statement per sensor, merged | the primary key `(sensor_id, timestamp)` |
 //! | `location_id` | one per location, merged | `readings_by_location (location_id, timestamp, sensor_id)` |
 //! | a place, few sensors in it | one per sensor found in `sensor_places`, merged | the primary key |
-//! | `country` | the country | `readings_by_country_time (country, timestamp, sensor_id)` |
+//! | `country` | the country | `readings_by_country (country, timestamp, sensor_id, ...every column)`, covering |
 //! | otherwise | the window | `readings_by_time (timestamp, sensor_id)` |
 //!
 //! Every other filter is a condition on the rows the path reads (band, index range, sensor type, the place's

@@ -1,0 +1,143 @@
+//! Encoding a readings answer straight from SQLite rows (issue 13): each row's cells are borrowed from the row
+//! itself (`RowRef`) and written by the answer's encoder into the page's buffer, so no `Reading` is built and
+//! nothing is allocated per row. Used when the SQL conditions are exactly the query (a window or country path,
+//! the stored DAQI, no radius), so the rows need no second test; other queries go through `Reading`s.
+
+use bytes::Bytes;
+use futures::stream::BoxStream;
+use rusqlite::{params_from_iter, Row};
+
+use super::select::{keyed_paths, page_sql, window_path, Access};
+use crate::answer::rows::{write_reading, RowRef};
+use crate::answer::Encoder;
+use crate::index::IndexKind;
+use crate::query::Query;
+use crate::sqlite_pool::SqlitePool;
+use crate::store::StoreError;
+
+/// Whether `query`'s SQL conditions on the window or country path are exactly [`Query::matches`].
+pub fn exact_in_sql(query: &Query) -> bool {
+    keyed_paths(query).is_none() && query.place.is_none() && query.index == IndexKind::Daqi
+}
+
+fn row_ref<'r>(row: &'r Row<'_>) -> Result<RowRef<'r>, StoreError> {
+    let text = |i: usize| -> Result<&'r str, StoreError> {
+        Ok(row.get_ref(i)?.as_str().map_err(rusqlite::Error::from)?)
+    };
+    let unsigned = |v: Option<i64>| v.map(|v| v as u64);
+    Ok(RowRef {
+        id: unsigned(row.get(0)?),
+        sensor_id: row.get::<_, i64>(1)? as u64,
+        sensor_type: text(2)?,
+        location_id: unsigned(row.get(3)?),
+        latitude: row.get(4)?,
+        longitude: row.get(5)?,
+        altitude: row.get(6)?,
+        country: text(7)?,
+        indoor: row.get(8)?,
+        timestamp: row.get(9)?,
+        pm10: row.get(10)?,
+        pm25: row.get(11)?,
+        aqi: row.get(12)?,
+        band: text(13)?,
+    })
+}
+
+/// Reads and encodes one page; returns the bytes, the rows read and the next page's cursor.
+fn encode_page(
+    pool: &SqlitePool,
+    query: &Query,
+    access: &Access,
+    after: Option<(i64, i64)>,
+    page_size: usize,
+    encoder: &mut Encoder,
+    capacity: usize,
+) -> Result<(Vec<u8>, usize, Option<(i64, i64)>), StoreError> {
+    let conn = pool.get()?;
+    let (sql, values) = page_sql(query, access, after, page_size);
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut rows = stmt.query(params_from_iter(values))?;
+    let mut out = Vec::with_capacity(capacity);
+    let (mut read, mut last) = (0usize, None);
+    while let Some(row) = rows.next()? {
+        let r = row_ref(row)?;
+        read += 1;
+        last = Some((r.timestamp, i64::try_from(r.sensor_id).unwrap_or(i64::MAX)));
+        write_reading(encoder, &mut out, &r, IndexKind::Daqi);
+    }
+    let next = if read == page_size { last } else { None };
+    Ok((out, read, next))
+}
+
+struct Pages {
+    pool: SqlitePool,
+    query: Query,
+    access: Access,
+    page_size: usize,
+    after: Option<(i64, i64)>,
+    done: bool,
+    encoder: Option<Encoder>,
+    /// The last page's size: the next page's buffer is allocated once at about the right size.
+    capacity: usize,
+}
+
+impl Pages {
+    async fn next(mut self) -> Result<Option<(Bytes, Pages)>, StoreError> {
+        if self.done {
+            return Ok(None);
+        }
+        let (pool, query, access) = (self.pool.clone(), self.query.clone(), self.access.clone());
+        let (after, page_size, capacity) = (self.after, self.page_size, self.capacity);
+        let Some(mut encoder) = self.encoder.take() else {
+            return Ok(None);
+        };
+        let (out, encoder, read, next) = tokio::task::spawn_blocking(move || {
+            let page = encode_page(
+                &pool,
+                &query,
+                &access,
+                after,
+                page_size,
+                &mut encoder,
+                capacity,
+            );
+            page.map(|(out, read, next)| (out, encoder, read, next))
+        })
+        .await
+        .map_err(|e| StoreError::Task(e.to_string()))??;
+        self.encoder = Some(encoder);
+        self.capacity = self.capacity.max(out.len() + out.len() / 8);
+        match next {
+            Some(cursor) => self.after = Some(cursor),
+            None => self.done = true,
+        }
+        if read == 0 {
+            return Ok(None);
+        }
+        Ok(Some((Bytes::from(out), self)))
+    }
+}
+
+/// The answer's rows, encoded by `encoder` (fresh: no row written yet), page by page, when the query is exact in
+/// SQL; `None` otherwise.
+pub fn encoded_rows(
+    pool: SqlitePool,
+    query: &Query,
+    encoder: Encoder,
+    page_size: usize,
+) -> Option<BoxStream<'static, Result<Bytes, StoreError>>> {
+    if !exact_in_sql(query) {
+        return None;
+    }
+    let pages = Pages {
+        pool,
+        access: window_path(query),
+        query: query.clone(),
+        page_size: page_size.max(1),
+        after: None,
+        done: false,
+        encoder: Some(encoder),
+        capacity: 16 << 10,
+    };
+    Some(Box::pin(futures::stream::try_unfold(pages, Pages::next)))
+}
