@@ -1,4 +1,6 @@
-//! CSV encoding of readings: the one format both answer paths (direct and queued) produce, byte for byte.
+//! The CSV writer airq answered with before issue 13 (the csv crate, a `String` per cell, from `Reading`s): kept
+//! as an independent reference for the answer encoder's CSV (the worker tests compare the two byte for byte) and
+//! as the baseline of the encoder benchmark (`benches/encode.rs`). Answers are written by `answer::Encoder`.
 //!
 //! Header `id,sensor_id,...,aqi,band`; timestamps RFC 3339 UTC; an empty cell where a value is missing; numbers
 //! in Rust's shortest round-trip form (so `"20.40"` in the feed is written `20.4`, identically by every backend).

@@ -28,6 +28,10 @@ use airq_common::metrics::{JOBS_REFUSED, JOBS_SUBMITTED};
 
 pub const CSV_CONTENT_TYPE: &str = "text/csv; charset=utf-8";
 
+/// An answer that ends within this many bytes is sent whole (one write, a `Content-Length`) rather than
+/// streamed in chunks: one page of a typical answer.
+const WHOLE_ANSWER_BYTES: usize = 256 << 10;
+
 /// The window `/api/latest` reads when the client names none: the last hour up to the newest stored reading
 /// (so an archive loaded yesterday still has a "now"; on a store fed every few minutes it is the last hour).
 const LATEST_WINDOW_SECS: i64 = 3600;
@@ -336,11 +340,34 @@ async fn direct(
     let mut chunks = state
         .answers
         .answer(key, &state.store, &query, ask, state.settings.page_size);
-    let head = match chunks.next().await {
-        None => Bytes::new(),
-        Some(Ok(chunk)) => chunk,
-        Some(Err(e)) => return Err(store_error(e)),
-    };
+    // The first chunks, up to a small answer's size, before the status: a store that fails at once is a 503, and
+    // an answer that ends within them (most do) is sent whole, with its length, in one write.
+    let mut head = Vec::new();
+    let mut ended = false;
+    while head.iter().map(Bytes::len).sum::<usize>() < WHOLE_ANSWER_BYTES {
+        match chunks.next().await {
+            None => {
+                ended = true;
+                break;
+            }
+            Some(Ok(chunk)) => head.push(chunk),
+            Some(Err(e)) => return Err(store_error(e)),
+        }
+    }
+    let content_type = [(header::CONTENT_TYPE, ask.format.content_type())];
+    if ended {
+        drop(permit);
+        let body = match head.len() {
+            1 => head.remove(0),
+            _ => Bytes::from(head.concat()),
+        };
+        let response = (content_type, body).into_response();
+        return Ok(super::download::answered(
+            response,
+            super::download::Answered::Direct,
+        ));
+    }
+    let head = stream::iter(head.into_iter().map(Ok::<_, io::Error>));
     let rest = chunks.map(move |chunk| {
         let _held = &permit;
         chunk.map_err(|e| {
@@ -348,8 +375,8 @@ async fn direct(
             io::Error::other(e)
         })
     });
-    let body = Body::from_stream(stream::once(async { Ok::<_, io::Error>(head) }).chain(rest));
-    let response = ([(header::CONTENT_TYPE, ask.format.content_type())], body).into_response();
+    let body = Body::from_stream(head.chain(rest));
+    let response = (content_type, body).into_response();
     Ok(super::download::answered(
         response,
         super::download::Answered::Direct,
