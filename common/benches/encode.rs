@@ -90,8 +90,10 @@ fn from_sqlite(c: &mut Criterion) {
         b.iter(|| {
             runtime.block_on(async {
                 let pages = store.query(&query, 2000);
-                let chunks: Vec<bytes::Bytes> =
-                    answer_pages(pages, &query, ask).try_collect().await.expect("answer");
+                let chunks: Vec<bytes::Bytes> = answer_pages(pages, &query, ask)
+                    .try_collect()
+                    .await
+                    .expect("answer");
                 chunks.iter().map(|c| c.len()).sum::<usize>()
             })
         })
@@ -99,8 +101,10 @@ fn from_sqlite(c: &mut Criterion) {
     group.bench_function("straight from rows", |b| {
         b.iter(|| {
             runtime.block_on(async {
-                let chunks: Vec<bytes::Bytes> =
-                    answer(&store, &query, ask, 2000).try_collect().await.expect("answer");
+                let chunks: Vec<bytes::Bytes> = answer(&store, &query, ask, 2000)
+                    .try_collect()
+                    .await
+                    .expect("answer");
                 chunks.iter().map(|c| c.len()).sum::<usize>()
             })
         })

@@ -372,18 +372,16 @@ pub fn markdown() -> String {
                         .as_array()
                         .map(|e| {
                             e.iter()
-                                .map(|v| text(v))
+                                .map(&text)
                                 .filter(|v| !v.is_empty())
                                 .collect::<Vec<_>>()
                                 .join(" \\| ")
                         })
                         .filter(|e| !e.is_empty())
                         .unwrap_or_else(|| match &schema["type"] {
-                            serde_json::Value::Array(types) => types
-                                .iter()
-                                .map(|t| text(t))
-                                .collect::<Vec<_>>()
-                                .join(" or "),
+                            serde_json::Value::Array(types) => {
+                                types.iter().map(&text).collect::<Vec<_>>().join(" or ")
+                            }
                             other => text(other),
                         });
                     out.push_str(&format!(

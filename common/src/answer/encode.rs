@@ -323,7 +323,7 @@ fn write_num(out: &mut Vec<u8>, v: f64) {
 /// property test below holds it to `Display` for random doubles and for feed-like values.
 fn write_decimal(out: &mut Vec<u8>, v: f64) -> bool {
     const SCALES: [(f64, u64, usize); 2] = [(100.0, 100, 2), (10_000.0, 10_000, 4)];
-    if !(v.abs() < 1e11) || v == 0.0 && v.is_sign_negative() {
+    if v.is_nan() || v.abs() >= 1e11 || (v == 0.0 && v.is_sign_negative()) {
         return false;
     }
     for (scale, int_scale, places) in SCALES {
@@ -523,10 +523,33 @@ mod tests {
 
     #[test]
     fn edge_numbers_match_display() {
-        for v in [0.0, -0.0, 1.0, -1.0, 20.4, 0.05, -0.0001, 48.7758, 99999999999.99, 1e11, 0.1 + 0.2, 1e-5, 9.99e-6, 1e15, 1e16, 123456789012345.6, 5e-324, f64::MAX] {
+        for v in [
+            0.0,
+            -0.0,
+            1.0,
+            -1.0,
+            20.4,
+            0.05,
+            -0.0001,
+            48.7758,
+            99999999999.99,
+            1e11,
+            0.1 + 0.2,
+            1e-5,
+            9.99e-6,
+            1e15,
+            1e16,
+            123456789012345.6,
+            5e-324,
+            f64::MAX,
+        ] {
             let mut out = Vec::new();
             write_num(&mut out, v);
-            assert_eq!(String::from_utf8(out).expect("utf8"), v.to_string(), "{v:e}");
+            assert_eq!(
+                String::from_utf8(out).expect("utf8"),
+                v.to_string(),
+                "{v:e}"
+            );
         }
         let mut out = Vec::new();
         write_int(&mut out, -42);

@@ -145,10 +145,7 @@ pub fn answer(
 
 /// A readings answer from rows the store encoded itself: the answer's start before the first page's rows (in
 /// one chunk, so the first chunk still proves the store answered), its end after the last.
-fn encoded_answer(
-    rows: BoxStream<'static, Result<Bytes, StoreError>>,
-    ask: Ask,
-) -> BoxStream<'static, Chunk> {
+fn encoded_answer(rows: crate::store::EncodedStream, ask: Ask) -> BoxStream<'static, Chunk> {
     // The start and end do not depend on the rows (the row encoder is the store's own).
     let mut bounds = Encoder::new(ask.format, ask.columns());
     let (mut head, mut tail) = (Vec::new(), Vec::new());
@@ -160,7 +157,7 @@ fn encoded_answer(
         |(mut rows, mut head, mut tail)| async move {
             match rows.next().await {
                 Some(page) => {
-                    let page = page?;
+                    let page = page?.bytes;
                     let chunk = match head.take() {
                         Some(mut head) => {
                             head.extend_from_slice(&page);

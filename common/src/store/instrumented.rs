@@ -87,8 +87,27 @@ impl ReadingStore for Instrumented {
         query: &crate::query::Query,
         encoder: crate::answer::Encoder,
         page_size: usize,
-    ) -> Option<futures::stream::BoxStream<'static, Result<bytes::Bytes, StoreError>>> {
-        self.inner.encoded_rows(query, encoder, page_size)
+    ) -> Option<super::EncodedStream> {
+        let backend = self.backend;
+        let mut timer = QueryTimer {
+            backend,
+            started: Instant::now(),
+            rows: 0,
+        };
+        let pages = self.inner.encoded_rows(query, encoder, page_size)?;
+        Some(
+            pages
+                .inspect(move |page| {
+                    let timer = &mut timer;
+                    match page {
+                        Ok(page) => timer.rows += page.rows,
+                        Err(_) => {
+                            metrics::counter!(STORE_ERRORS, "backend" => backend).increment(1)
+                        }
+                    }
+                })
+                .boxed(),
+        )
     }
 
     async fn newest(&self) -> Result<Option<crate::time::EpochSeconds>, StoreError> {

@@ -28,6 +28,17 @@ pub struct Page {
     pub scanned: Option<u64>,
 }
 
+/// A page of a readings answer that the store encoded itself (see [`ReadingStore::encoded_rows`]): its bytes,
+/// and how many rows they hold (for the metrics every query reports).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EncodedPage {
+    pub bytes: bytes::Bytes,
+    pub rows: u64,
+}
+
+/// Encoded pages, as the consumer pulls them.
+pub type EncodedStream = BoxStream<'static, Result<EncodedPage, StoreError>>;
+
 /// A query's answer as a stream of pages. Pages are produced as the consumer pulls, so an answer of any size is
 /// held at most a page or two at a time, never whole and never twice.
 pub type PageStream = BoxStream<'static, Result<Page, StoreError>>;
@@ -79,7 +90,7 @@ pub trait ReadingStore: Send + Sync + 'static {
         _query: &Query,
         _encoder: crate::answer::Encoder,
         _page_size: usize,
-    ) -> Option<BoxStream<'static, Result<bytes::Bytes, StoreError>>> {
+    ) -> Option<EncodedStream> {
         None
     }
 

@@ -3,8 +3,6 @@
 //! nothing is allocated per row. Used when the SQL conditions are exactly the query (a window or country path,
 //! the stored DAQI, no radius), so the rows need no second test; other queries go through `Reading`s.
 
-use bytes::Bytes;
-use futures::stream::BoxStream;
 use rusqlite::{params_from_iter, Row};
 
 use super::select::{keyed_paths, page_sql, window_path, Access};
@@ -13,7 +11,7 @@ use crate::answer::Encoder;
 use crate::index::IndexKind;
 use crate::query::Query;
 use crate::sqlite_pool::SqlitePool;
-use crate::store::StoreError;
+use crate::store::{EncodedPage, EncodedStream, StoreError};
 
 /// Whether `query`'s SQL conditions on the window or country path are exactly [`Query::matches`].
 pub fn exact_in_sql(query: &Query) -> bool {
@@ -43,7 +41,10 @@ fn row_ref<'r>(row: &'r Row<'_>) -> Result<RowRef<'r>, StoreError> {
     })
 }
 
-/// Reads and encodes one page; returns the bytes, the rows read and the next page's cursor.
+/// A page's bytes, the rows read, and the next page's cursor (`None` after the last page).
+type PageRead = (Vec<u8>, usize, Option<(i64, i64)>);
+
+/// Reads and encodes one page.
 fn encode_page(
     pool: &SqlitePool,
     query: &Query,
@@ -52,7 +53,7 @@ fn encode_page(
     page_size: usize,
     encoder: &mut Encoder,
     capacity: usize,
-) -> Result<(Vec<u8>, usize, Option<(i64, i64)>), StoreError> {
+) -> Result<PageRead, StoreError> {
     let conn = pool.get()?;
     let (sql, values) = page_sql(query, access, after, page_size);
     let mut stmt = conn.prepare_cached(&sql)?;
@@ -82,7 +83,7 @@ struct Pages {
 }
 
 impl Pages {
-    async fn next(mut self) -> Result<Option<(Bytes, Pages)>, StoreError> {
+    async fn next(mut self) -> Result<Option<(EncodedPage, Pages)>, StoreError> {
         if self.done {
             return Ok(None);
         }
@@ -114,7 +115,11 @@ impl Pages {
         if read == 0 {
             return Ok(None);
         }
-        Ok(Some((Bytes::from(out), self)))
+        let page = EncodedPage {
+            bytes: out.into(),
+            rows: read as u64,
+        };
+        Ok(Some((page, self)))
     }
 }
 
@@ -125,7 +130,7 @@ pub fn encoded_rows(
     query: &Query,
     encoder: Encoder,
     page_size: usize,
-) -> Option<BoxStream<'static, Result<Bytes, StoreError>>> {
+) -> Option<EncodedStream> {
     if !exact_in_sql(query) {
         return None;
     }

@@ -401,7 +401,7 @@ impl ReadingStore for SqliteStore {
         query: &Query,
         encoder: crate::answer::Encoder,
         page_size: usize,
-    ) -> Option<futures::stream::BoxStream<'static, Result<bytes::Bytes, StoreError>>> {
+    ) -> Option<super::EncodedStream> {
         encode::encoded_rows(self.pool.clone(), query, encoder, page_size)
     }
 
