@@ -22,6 +22,9 @@ use crate::store::{ReadingStore, StoreError};
 /// How long a read data version is trusted.
 pub const VERSION_FRESH: Duration = Duration::from_secs(1);
 
+/// The largest answer the cache keeps (hot answers are small: a country's hour is tens of KiB).
+pub const LARGEST_ANSWER: usize = 1 << 20;
+
 /// The default cache size (`--answer-cache`).
 pub const DEFAULT_CACHE_BYTES: u64 = 64 << 20;
 
@@ -85,7 +88,9 @@ impl quick_cache::Weighter<AnswerKey, Bytes> for ByLength {
 /// Whole answers in memory, bounded by bytes; `capacity` 0 turns it off.
 pub struct AnswerCache {
     entries: Option<quick_cache::sync::Cache<AnswerKey, Bytes, ByLength>>,
-    /// The largest answer kept: an eighth of the cache, so one huge answer cannot flush every hot one.
+    /// The largest answer kept: an eighth of the cache, so one huge answer cannot flush every hot one, and at
+    /// most [`LARGEST_ANSWER`], because an answer is copied aside while it streams: with every direct permit
+    /// busy that copy costs at most `--direct-limit` × 1 MiB, not `--direct-limit` × the largest answer.
     largest: usize,
     /// The newest data version seen: entries under older ones can never be asked for again.
     version: AtomicU64,
@@ -101,7 +106,9 @@ impl AnswerCache {
         });
         AnswerCache {
             entries,
-            largest: usize::try_from(capacity / 8).unwrap_or(usize::MAX),
+            largest: usize::try_from(capacity / 8)
+                .unwrap_or(usize::MAX)
+                .min(LARGEST_ANSWER),
             version: AtomicU64::new(0),
         }
     }

@@ -66,7 +66,8 @@ pub async fn read_gauges(state: &AppState, with_usage: bool) {
     let free = state.direct.available_permits();
     metrics::gauge!(DIRECT_LIMIT).set(limit as f64);
     metrics::gauge!(DIRECT_IN_FLIGHT).set(limit.saturating_sub(free) as f64);
-    metrics::gauge!(airq_common::metrics::ANSWER_CACHE_BYTES).set(state.answers.cache.weight() as f64);
+    metrics::gauge!(airq_common::metrics::ANSWER_CACHE_BYTES)
+        .set(state.answers.cache.weight() as f64);
     let bound = Duration::from_secs(2);
     if let Ok(Ok(depth)) = tokio::time::timeout(bound, state.requests.depth()).await {
         metrics::gauge!(QUEUE_DEPTH, "queue" => "requests", "state" => "visible")
