@@ -326,11 +326,10 @@ fn rusqlite_count(db: &str) -> usize {
     .expect("count") as usize
 }
 
-/// README command 1: `airq-gateway --standalone` from a fresh directory ingests the bundled sample, becomes
-/// ready, and the curl examples it prints work.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn standalone_runs_the_whole_system_and_its_examples_work() {
-    let dir = tempfile::tempdir().expect("tempdir");
+/// Starts `airq-gateway --standalone` (bundled data, embedded store) in `dir`, as README command 1 does;
+/// returns it, its base URL and the banner it printed (up to the last example), once it is ready. The rest of
+/// its output is drained so it never blocks on a full pipe.
+pub async fn standalone(dir: &tempfile::TempDir) -> (Proc, String, Vec<String>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_airq-gateway"))
         .args(["--standalone", "--listen", "127.0.0.1:0"])
         .current_dir(dir.path())
@@ -341,27 +340,29 @@ async fn standalone_runs_the_whole_system_and_its_examples_work() {
         .expect("spawn");
     let stdout = child.stdout.take().expect("stdout");
     let proc = Proc(child);
-    // Read the banner on a blocking thread: up to the last example line.
     let lines = tokio::task::spawn_blocking(move || {
-        let mut lines = Vec::new();
-        for line in BufReader::new(stdout).lines() {
+        let mut banner = Vec::new();
+        let mut lines = BufReader::new(stdout).lines();
+        for line in lines.by_ref() {
             let line = line.expect("line");
             let last = line.contains("/results/<id>");
-            lines.push(line);
+            banner.push(line);
             if last {
                 break;
             }
         }
-        lines
+        std::thread::spawn(move || lines.for_each(drop));
+        banner
     })
     .await
     .expect("banner");
-    let base = lines[0]
-        .strip_prefix("airq-gateway listening on ")
-        .expect("first line")
+    let base = lines
+        .first()
+        .and_then(|l| l.strip_prefix("airq-gateway listening on "))
+        .expect("the listening line first")
         .to_string();
     let client = reqwest::Client::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
         let r = client
             .get(format!("{base}/readyz"))
@@ -375,6 +376,16 @@ async fn standalone_runs_the_whole_system_and_its_examples_work() {
         assert!(tokio::time::Instant::now() < deadline, "never ready");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    (proc, base, lines)
+}
+
+/// README command 1: `airq-gateway --standalone` from a fresh directory ingests the bundled sample, becomes
+/// ready, and the curl examples it prints work.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn standalone_runs_the_whole_system_and_its_examples_work() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (proc, base, lines) = standalone(&dir).await;
+    let client = reqwest::Client::new();
     assert!(
         dir.path().join("data/airq.db").exists(),
         "the embedded store is created in ./data"
