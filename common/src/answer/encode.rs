@@ -322,37 +322,40 @@ fn write_num(out: &mut Vec<u8>, v: f64) {
 /// `v`, that decimal is the one, and with its trailing zeros removed it is the shortest that round-trips. The
 /// property test below holds it to `Display` for random doubles and for feed-like values.
 fn write_decimal(out: &mut Vec<u8>, v: f64) -> bool {
-    const SCALES: [(f64, u64, usize); 2] = [(100.0, 100, 2), (10_000.0, 10_000, 4)];
+    const SCALE: f64 = 10_000.0;
+    const INT_SCALE: u64 = 10_000;
     if v.is_nan() || v.abs() >= 1e11 || (v == 0.0 && v.is_sign_negative()) {
         return false;
     }
-    for (scale, int_scale, places) in SCALES {
-        let n = (v * scale).round();
-        if n / scale != v {
-            continue;
-        }
-        let n = n.abs() as u64;
-        if v < 0.0 {
-            out.push(b'-');
-        }
-        out.extend_from_slice(itoa::Buffer::new().format(n / int_scale).as_bytes());
-        let mut fraction = n % int_scale;
-        if fraction != 0 {
-            let mut digits = [b'0'; 4];
-            for i in (0..places).rev() {
-                digits[i] = b'0' + (fraction % 10) as u8;
-                fraction /= 10;
-            }
-            let mut len = places;
-            while digits[len - 1] == b'0' {
-                len -= 1;
-            }
-            out.push(b'.');
-            out.extend_from_slice(&digits[..len]);
-        }
-        return true;
+    // Rounded to the nearest integer without `f64::round` (a libm call per number): |scaled| < 1e15 < 2^53, so
+    // the truncating cast is exact and the fraction left is exact too.
+    let scaled = v.abs() * SCALE;
+    let mut n = scaled as u64;
+    if scaled - n as f64 >= 0.5 {
+        n += 1;
     }
-    false
+    if n as f64 / SCALE != v.abs() {
+        return false;
+    }
+    if v < 0.0 {
+        out.push(b'-');
+    }
+    out.extend_from_slice(itoa::Buffer::new().format(n / INT_SCALE).as_bytes());
+    let mut fraction = n % INT_SCALE;
+    if fraction != 0 {
+        let mut digits = [b'0'; 5];
+        digits[0] = b'.';
+        for i in (1..5).rev() {
+            digits[i] = b'0' + (fraction % 10) as u8;
+            fraction /= 10;
+        }
+        let mut len = 5;
+        while digits[len - 1] == b'0' {
+            len -= 1;
+        }
+        out.extend_from_slice(&digits[..len]);
+    }
+    true
 }
 
 /// A CSV text cell: quoted when it holds a comma, a quote or a newline (as the csv crate does with a `\n`
