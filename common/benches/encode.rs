@@ -1,7 +1,8 @@
 //! The answer encoders alone, on one core (issue 13): rows per second for each format, from borrowed rows
 //! (`RowRef`: what the SQLite store hands the encoder, no `Reading` built), beside the CSV writer airq used
 //! before (`csv_out`: the csv crate with a `String` per cell, from `Reading`s); and a readings answer read from a
-//! real SQLite file and encoded, through `Reading`s and straight from the rows.
+//! real SQLite file and encoded, through `Reading`s and straight from the rows, and one country's window from the
+//! covering country index.
 //!
 //! `cargo bench -p airq-common --bench encode`
 
@@ -26,6 +27,23 @@ fn data() -> Vec<airq_common::Reading> {
     let mut data = readings(ROWS, 24);
     for (i, r) in data.iter_mut().enumerate() {
         r.sensor_id = i as u64;
+    }
+    data
+}
+
+/// [`data`] with numbers shaped like the feed's (`20.4`, `48.7758`, `241`): what a store holds.
+fn feed_like() -> Vec<airq_common::Reading> {
+    let round = |v: Option<f64>, places: i32| {
+        let scale = 10f64.powi(places);
+        v.map(|v| (v * scale).round() / scale)
+    };
+    let mut data = data();
+    for r in &mut data {
+        r.latitude = round(r.latitude, 4);
+        r.longitude = round(r.longitude, 4);
+        r.altitude = round(r.altitude, 0);
+        r.pm10 = round(r.pm10, 1);
+        r.pm25 = round(r.pm25, 2);
     }
     data
 }
@@ -78,7 +96,7 @@ fn from_sqlite(c: &mut Criterion) {
     let path = dir.path().join("bench.db");
     let store: Arc<dyn ReadingStore> =
         Arc::new(SqliteStore::open(path.to_str().expect("utf8")).expect("open"));
-    let data = data();
+    let data = feed_like();
     runtime.block_on(store.upsert(&data)).expect("upsert");
     assert_eq!(runtime.block_on(store.count()).expect("count"), ROWS as u64);
     let query = Query::window(T0, T0 + 24 * 3600).expect("valid");
@@ -102,6 +120,30 @@ fn from_sqlite(c: &mut Criterion) {
         b.iter(|| {
             runtime.block_on(async {
                 let chunks: Vec<bytes::Bytes> = answer(&store, &query, ask, 2000)
+                    .try_collect()
+                    .await
+                    .expect("answer");
+                chunks.iter().map(|c| c.len()).sum::<usize>()
+            })
+        })
+    });
+    group.finish();
+
+    // The direct path's common case: one country's window, read from the covering country index.
+    let by_country = airq_common::query::QueryFields {
+        country: Some(data[0].country.clone()),
+        ..query.to_fields()
+    }
+    .validate()
+    .expect("valid");
+    let matching = data.iter().filter(|r| r.country == data[0].country).count();
+    let mut group = c.benchmark_group("sqlite-answer-country");
+    configure(&mut group);
+    group.throughput(Throughput::Elements(matching as u64));
+    group.bench_function("straight from rows", |b| {
+        b.iter(|| {
+            runtime.block_on(async {
+                let chunks: Vec<bytes::Bytes> = answer(&store, &by_country, ask, 2000)
                     .try_collect()
                     .await
                     .expect("answer");

@@ -3,6 +3,7 @@
 //! nothing is allocated per row. Used when the SQL conditions are exactly the query (a window or country path,
 //! the stored DAQI, no radius), so the rows need no second test; other queries go through `Reading`s.
 
+use rusqlite::types::ValueRef;
 use rusqlite::{params_from_iter, Row};
 
 use super::select::{keyed_paths, page_sql, window_path, Access};
@@ -18,25 +19,62 @@ pub fn exact_in_sql(query: &Query) -> bool {
     keyed_paths(query).is_none() && query.place.is_none() && query.index == IndexKind::Daqi
 }
 
+/// A row's cells, read with one `get_ref` each and matched here (`Row::get`'s conversions cost as much again).
 fn row_ref<'r>(row: &'r Row<'_>) -> Result<RowRef<'r>, StoreError> {
-    let text = |i: usize| -> Result<&'r str, StoreError> {
-        Ok(row.get_ref(i)?.as_str().map_err(rusqlite::Error::from)?)
+    let wrong = |i: usize, v: ValueRef<'_>| {
+        StoreError::from(rusqlite::Error::FromSqlConversionFailure(
+            i,
+            v.data_type(),
+            "unexpected column type".into(),
+        ))
     };
+    let int = |i: usize| -> Result<Option<i64>, StoreError> {
+        match row.get_ref(i)? {
+            ValueRef::Integer(v) => Ok(Some(v)),
+            ValueRef::Null => Ok(None),
+            v => Err(wrong(i, v)),
+        }
+    };
+    let real = |i: usize| -> Result<Option<f64>, StoreError> {
+        match row.get_ref(i)? {
+            ValueRef::Real(v) => Ok(Some(v)),
+            ValueRef::Integer(v) => Ok(Some(v as f64)),
+            ValueRef::Null => Ok(None),
+            v => Err(wrong(i, v)),
+        }
+    };
+    let text = |i: usize| -> Result<&'r str, StoreError> {
+        match row.get_ref(i)? {
+            ValueRef::Text(t) => std::str::from_utf8(t).map_err(|e| {
+                StoreError::from(rusqlite::Error::FromSqlConversionFailure(
+                    i,
+                    rusqlite::types::Type::Text,
+                    Box::new(e),
+                ))
+            }),
+            v => Err(wrong(i, v)),
+        }
+    };
+    let required =
+        |i: usize| -> Result<i64, StoreError> { int(i)?.ok_or_else(|| wrong(i, ValueRef::Null)) };
     let unsigned = |v: Option<i64>| v.map(|v| v as u64);
     Ok(RowRef {
-        id: unsigned(row.get(0)?),
-        sensor_id: row.get::<_, i64>(1)? as u64,
+        id: unsigned(int(0)?),
+        sensor_id: required(1)? as u64,
         sensor_type: text(2)?,
-        location_id: unsigned(row.get(3)?),
-        latitude: row.get(4)?,
-        longitude: row.get(5)?,
-        altitude: row.get(6)?,
+        location_id: unsigned(int(3)?),
+        latitude: real(4)?,
+        longitude: real(5)?,
+        altitude: real(6)?,
         country: text(7)?,
-        indoor: row.get(8)?,
-        timestamp: row.get(9)?,
-        pm10: row.get(10)?,
-        pm25: row.get(11)?,
-        aqi: row.get(12)?,
+        indoor: int(8)?.map(|v| v != 0),
+        timestamp: required(9)?,
+        pm10: real(10)?,
+        pm25: real(11)?,
+        aqi: {
+            let v = required(12)?;
+            u8::try_from(v).map_err(|_| rusqlite::Error::IntegralValueOutOfRange(12, v))?
+        },
         band: text(13)?,
     })
 }
