@@ -14,7 +14,7 @@ use uuid::Uuid;
 use crate::background::{self, SweepPlan};
 use crate::routes::{self, MetricsRoute, RequestLimits};
 use crate::server::{self, ServerLimits};
-use crate::state::{AppState, Settings};
+use crate::state::{AppState, Settings, Shared};
 use crate::waiters::Waiters;
 
 /// How often the gauges read from the backends (queue depth, stored answers) are refreshed between scrapes.
@@ -110,7 +110,7 @@ impl Gateway {
             settings.answer_cache,
             settings.version_fresh,
         ));
-        let state = AppState {
+        let state = AppState::new(Shared {
             store: backends.store.clone(),
             queues: backends.queues.clone(),
             requests,
@@ -129,7 +129,7 @@ impl Gateway {
             status_cache: Default::default(),
             answers,
             ready: Arc::new(AtomicBool::new(true)),
-        };
+        });
         Ok(Gateway { state, options })
     }
 
