@@ -6,6 +6,7 @@
 use rusqlite::types::ValueRef;
 use rusqlite::{params_from_iter, Row};
 
+use super::readers::Readers;
 use super::select::{keyed_paths, page_sql, window_path, Access};
 use crate::answer::rows::{write_reading, RowRef};
 use crate::answer::Encoder;
@@ -110,6 +111,7 @@ fn encode_page(
 
 struct Pages {
     pool: SqlitePool,
+    readers: Readers,
     query: Query,
     access: Access,
     page_size: usize,
@@ -130,20 +132,21 @@ impl Pages {
         let Some(mut encoder) = self.encoder.take() else {
             return Ok(None);
         };
-        let (out, encoder, read, next) = tokio::task::spawn_blocking(move || {
-            let page = encode_page(
-                &pool,
-                &query,
-                &access,
-                after,
-                page_size,
-                &mut encoder,
-                capacity,
-            );
-            page.map(|(out, read, next)| (out, encoder, read, next))
-        })
-        .await
-        .map_err(|e| StoreError::Task(e.to_string()))??;
+        let (out, encoder, read, next) = self
+            .readers
+            .run(move || {
+                let page = encode_page(
+                    &pool,
+                    &query,
+                    &access,
+                    after,
+                    page_size,
+                    &mut encoder,
+                    capacity,
+                );
+                page.map(|(out, read, next)| (out, encoder, read, next))
+            })
+            .await?;
         self.encoder = Some(encoder);
         self.capacity = self.capacity.max(out.len() + out.len() / 8);
         match next {
@@ -165,6 +168,7 @@ impl Pages {
 /// SQL; `None` otherwise.
 pub fn encoded_rows(
     pool: SqlitePool,
+    readers: Readers,
     query: &Query,
     encoder: Encoder,
     page_size: usize,
@@ -174,6 +178,7 @@ pub fn encoded_rows(
     }
     let pages = Pages {
         pool,
+        readers,
         access: window_path(query),
         query: query.clone(),
         page_size: page_size.max(1),

@@ -84,19 +84,38 @@ WHERE latitude IS NOT NULL AND longitude IS NOT NULL
   AND NOT EXISTS (SELECT 1 FROM sensor_places)";
 
 pub mod encode;
+pub mod readers;
 pub mod select;
+use readers::Readers;
 use select::{keyed_paths, page_sql, place_sensors_sql, window_path, Access, MAX_PLACE_SENSORS};
 
 /// Several paths' answers merged into one (at least one page's worth per path, so a sensor's history is not
 /// read a handful of rows at a time).
-fn paths_pages(pool: SqlitePool, query: Query, paths: Vec<Access>, page_size: usize) -> PageStream {
+fn paths_pages(
+    pool: SqlitePool,
+    readers: Readers,
+    query: Query,
+    paths: Vec<Access>,
+    page_size: usize,
+) -> PageStream {
     let per_path = (page_size / paths.len().max(1)).max(256).min(page_size);
     let inputs = paths
         .into_iter()
-        .map(|access| path_pages(pool.clone(), query.clone(), access, per_path))
+        .map(|access| {
+            path_pages(
+                pool.clone(),
+                readers.clone(),
+                query.clone(),
+                access,
+                per_path,
+            )
+        })
         .collect();
     super::merge::merge_ordered(inputs, page_size)
 }
+
+/// The store's pooled connections.
+const CONNECTIONS: u32 = 8;
 
 /// The embedded store.
 #[derive(Clone)]
@@ -105,18 +124,21 @@ pub struct SqliteStore {
     path: String,
     /// The file opened, to notice it being removed or replaced under this process.
     identity: Option<crate::sqlite_pool::FileIdentity>,
+    /// The threads answers' pages are read on, one per pooled connection.
+    readers: Readers,
 }
 
 impl SqliteStore {
     /// Opens or creates the store at `path` (parent folders are created too).
     pub fn open(path: &str) -> Result<Self, StoreError> {
-        let pool = open_pool(path, 8, crate::sqlite_pool::STORE_CACHE_KIB)?;
+        let pool = open_pool(path, CONNECTIONS, crate::sqlite_pool::STORE_CACHE_KIB)?;
         let conn = pool.get()?;
         conn.execute_batch(SCHEMA)?;
         conn.execute(BACKFILL_PLACES, [])?;
         drop(conn);
         Ok(SqliteStore {
             pool,
+            readers: Readers::new(CONNECTIONS as usize)?,
             path: path.to_string(),
             identity: crate::sqlite_pool::FileIdentity::of(path),
         })
@@ -284,19 +306,24 @@ fn read_page(
 /// The answer of one access path, page by page (keyset paging, one page per pull): nothing is read ahead of
 /// the consumer, and no connection is held between pages, so clients that stop reading can never take the pool
 /// from everyone else.
-fn path_pages(pool: SqlitePool, query: Query, access: Access, page_size: usize) -> PageStream {
+fn path_pages(
+    pool: SqlitePool,
+    readers: Readers,
+    query: Query,
+    access: Access,
+    page_size: usize,
+) -> PageStream {
     let pages =
         futures::stream::try_unfold(Some(None), move |state: Option<Option<(i64, i64)>>| {
             let (pool, query, access) = (pool.clone(), query.clone(), access.clone());
+            let readers = readers.clone();
             async move {
                 let Some(after) = state else {
                     return Ok(None);
                 };
-                let (readings, read, next) = tokio::task::spawn_blocking(move || {
-                    read_page(&pool, &query, &access, after, page_size)
-                })
-                .await
-                .map_err(|e| StoreError::Task(e.to_string()))??;
+                let (readings, read, next) = readers
+                    .run(move || read_page(&pool, &query, &access, after, page_size))
+                    .await?;
                 if read == 0 {
                     return Ok(None);
                 }
@@ -325,13 +352,13 @@ impl ReadingStore for SqliteStore {
 
     fn query(&self, query: &Query, page_size: usize) -> PageStream {
         let page_size = page_size.max(1);
-        let (pool, query) = (self.pool.clone(), query.clone());
+        let (pool, query, readers) = (self.pool.clone(), query.clone(), self.readers.clone());
         if let Some(paths) = keyed_paths(&query) {
-            return paths_pages(pool, query, paths, page_size);
+            return paths_pages(pool, readers, query, paths, page_size);
         }
         if query.place.is_none() {
             let path = window_path(&query);
-            return path_pages(pool, query, path, page_size);
+            return path_pages(pool, readers, query, path, page_size);
         }
         // A place: find its sensors first (a blocking read), then read their histories, or the window when the
         // place holds too many sensors.
@@ -346,11 +373,11 @@ impl ReadingStore for SqliteStore {
             Ok::<PageStream, StoreError>(match sensors {
                 Some(sensors) => {
                     let paths = sensors.into_iter().map(Access::Sensor).collect();
-                    paths_pages(pool, query, paths, page_size)
+                    paths_pages(pool, readers, query, paths, page_size)
                 }
                 None => {
                     let path = window_path(&query);
-                    path_pages(pool, query, path, page_size)
+                    path_pages(pool, readers, query, path, page_size)
                 }
             })
         };
@@ -402,7 +429,13 @@ impl ReadingStore for SqliteStore {
         encoder: crate::answer::Encoder,
         page_size: usize,
     ) -> Option<super::EncodedStream> {
-        encode::encoded_rows(self.pool.clone(), query, encoder, page_size)
+        encode::encoded_rows(
+            self.pool.clone(),
+            self.readers.clone(),
+            query,
+            encoder,
+            page_size,
+        )
     }
 
     async fn newest(&self) -> Result<Option<i64>, StoreError> {
