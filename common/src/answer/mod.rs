@@ -173,6 +173,10 @@ fn encoded_answer(rows: crate::store::EncodedStream, ask: Ask) -> BoxStream<'sta
                         Some(t) => last.extend_from_slice(&t),
                         None => return Ok(None),
                     }
+                    if last.is_empty() {
+                        // A CSV has no end: no empty chunk, so a one-page answer is one chunk (sent as it is).
+                        return Ok(None);
+                    }
                     Ok(Some((Bytes::from(last), (rows, head, tail))))
                 }
             }

@@ -185,7 +185,8 @@ pub fn encoded_rows(
         after: None,
         done: false,
         encoder: Some(encoder),
-        capacity: 16 << 10,
+        // A typical first page (a few hundred rows of ~90 bytes) without growing the buffer.
+        capacity: 32 << 10,
     };
     Some(Box::pin(futures::stream::try_unfold(pages, Pages::next)))
 }
