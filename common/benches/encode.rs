@@ -18,6 +18,7 @@ use airq_common::store::ReadingStore;
 use airq_common::testing::fixtures::{readings, T0};
 use airq_common::Query;
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
+use futures::stream::BoxStream;
 use futures::TryStreamExt;
 
 const ROWS: usize = 20_000;
@@ -86,6 +87,12 @@ fn encoders(c: &mut Criterion) {
     group.finish();
 }
 
+/// Reads a whole answer; its length.
+async fn answer_bytes(chunks: BoxStream<'static, airq_common::answer::Chunk>) -> usize {
+    let chunks: Vec<bytes::Bytes> = chunks.try_collect().await.expect("answer");
+    chunks.iter().map(|c| c.len()).sum()
+}
+
 fn from_sqlite(c: &mut Criterion) {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
@@ -106,26 +113,15 @@ fn from_sqlite(c: &mut Criterion) {
     group.throughput(Throughput::Elements(ROWS as u64));
     group.bench_function("through Readings", |b| {
         b.iter(|| {
-            runtime.block_on(async {
-                let pages = store.query(&query, 2000);
-                let chunks: Vec<bytes::Bytes> = answer_pages(pages, &query, ask)
-                    .try_collect()
-                    .await
-                    .expect("answer");
-                chunks.iter().map(|c| c.len()).sum::<usize>()
-            })
+            runtime.block_on(answer_bytes(answer_pages(
+                store.query(&query, 2000),
+                &query,
+                ask,
+            )))
         })
     });
     group.bench_function("straight from rows", |b| {
-        b.iter(|| {
-            runtime.block_on(async {
-                let chunks: Vec<bytes::Bytes> = answer(&store, &query, ask, 2000)
-                    .try_collect()
-                    .await
-                    .expect("answer");
-                chunks.iter().map(|c| c.len()).sum::<usize>()
-            })
-        })
+        b.iter(|| runtime.block_on(answer_bytes(answer(&store, &query, ask, 2000))))
     });
     group.finish();
 
@@ -141,15 +137,7 @@ fn from_sqlite(c: &mut Criterion) {
     configure(&mut group);
     group.throughput(Throughput::Elements(matching as u64));
     group.bench_function("straight from rows", |b| {
-        b.iter(|| {
-            runtime.block_on(async {
-                let chunks: Vec<bytes::Bytes> = answer(&store, &by_country, ask, 2000)
-                    .try_collect()
-                    .await
-                    .expect("answer");
-                chunks.iter().map(|c| c.len()).sum::<usize>()
-            })
-        })
+        b.iter(|| runtime.block_on(answer_bytes(answer(&store, &by_country, ask, 2000))))
     });
     group.finish();
 }

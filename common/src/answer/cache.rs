@@ -153,32 +153,6 @@ impl AnswerCache {
     }
 }
 
-/// Answers `ask` over `query` at `key`: from the cache when it holds the answer (one chunk), else from the store,
-/// keeping the whole answer in the cache at the end when it is small enough.
-pub fn cached_answer(
-    cache: Arc<AnswerCache>,
-    key: AnswerKey,
-    store: &Arc<dyn ReadingStore>,
-    query: &Query,
-    ask: Ask,
-    page_size: usize,
-) -> BoxStream<'static, Chunk> {
-    if let Some(hit) = cache.get(&key) {
-        return Box::pin(futures::stream::once(async move { Ok(hit) }));
-    }
-    let chunks = answer(store, query, ask, page_size);
-    if !cache.enabled() {
-        return chunks;
-    }
-    let state = Filling {
-        chunks,
-        cache,
-        key: Some(key),
-        kept: Some(Vec::new()),
-    };
-    Box::pin(futures::stream::unfold(state, Filling::next))
-}
-
 struct Filling {
     chunks: BoxStream<'static, Chunk>,
     cache: Arc<AnswerCache>,
@@ -236,7 +210,8 @@ impl Answers {
         Ok(AnswerKey::new(query, ask, version))
     }
 
-    /// The answer at `key`: cached, or read and kept.
+    /// Answers `ask` over `query` at `key`: from the cache when it holds the answer (one chunk), else from the
+    /// store, keeping the whole answer in the cache at the end when it is small enough.
     pub fn answer(
         &self,
         key: AnswerKey,
@@ -245,6 +220,19 @@ impl Answers {
         ask: Ask,
         page_size: usize,
     ) -> BoxStream<'static, Chunk> {
-        cached_answer(self.cache.clone(), key, store, query, ask, page_size)
+        if let Some(hit) = self.cache.get(&key) {
+            return Box::pin(futures::stream::once(async move { Ok(hit) }));
+        }
+        let chunks = answer(store, query, ask, page_size);
+        if !self.cache.enabled() {
+            return chunks;
+        }
+        let state = Filling {
+            chunks,
+            cache: self.cache.clone(),
+            key: Some(key),
+            kept: Some(Vec::new()),
+        };
+        Box::pin(futures::stream::unfold(state, Filling::next))
     }
 }

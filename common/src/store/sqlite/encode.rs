@@ -3,12 +3,10 @@
 //! nothing is allocated per row. Used when the SQL conditions are exactly the query (a window or country path,
 //! the stored DAQI, no radius), so the rows need no second test; other queries go through `Reading`s.
 
-use rusqlite::types::ValueRef;
-use rusqlite::{params_from_iter, Row};
-
+use super::page::walk_page;
 use super::readers::Readers;
-use super::select::{keyed_paths, page_sql, window_path, Access};
-use crate::answer::rows::{write_reading, RowRef};
+use super::select::{keyed_paths, window_path, Access};
+use crate::answer::rows::write_reading;
 use crate::answer::Encoder;
 use crate::index::IndexKind;
 use crate::query::Query;
@@ -18,66 +16,6 @@ use crate::store::{EncodedPage, EncodedStream, StoreError};
 /// Whether `query`'s SQL conditions on the window or country path are exactly [`Query::matches`].
 pub fn exact_in_sql(query: &Query) -> bool {
     keyed_paths(query).is_none() && query.place.is_none() && query.index == IndexKind::Daqi
-}
-
-/// A row's cells, read with one `get_ref` each and matched here (`Row::get`'s conversions cost as much again).
-fn row_ref<'r>(row: &'r Row<'_>) -> Result<RowRef<'r>, StoreError> {
-    let wrong = |i: usize, v: ValueRef<'_>| {
-        StoreError::from(rusqlite::Error::FromSqlConversionFailure(
-            i,
-            v.data_type(),
-            "unexpected column type".into(),
-        ))
-    };
-    let int = |i: usize| -> Result<Option<i64>, StoreError> {
-        match row.get_ref(i)? {
-            ValueRef::Integer(v) => Ok(Some(v)),
-            ValueRef::Null => Ok(None),
-            v => Err(wrong(i, v)),
-        }
-    };
-    let real = |i: usize| -> Result<Option<f64>, StoreError> {
-        match row.get_ref(i)? {
-            ValueRef::Real(v) => Ok(Some(v)),
-            ValueRef::Integer(v) => Ok(Some(v as f64)),
-            ValueRef::Null => Ok(None),
-            v => Err(wrong(i, v)),
-        }
-    };
-    let text = |i: usize| -> Result<&'r str, StoreError> {
-        match row.get_ref(i)? {
-            ValueRef::Text(t) => std::str::from_utf8(t).map_err(|e| {
-                StoreError::from(rusqlite::Error::FromSqlConversionFailure(
-                    i,
-                    rusqlite::types::Type::Text,
-                    Box::new(e),
-                ))
-            }),
-            v => Err(wrong(i, v)),
-        }
-    };
-    let required =
-        |i: usize| -> Result<i64, StoreError> { int(i)?.ok_or_else(|| wrong(i, ValueRef::Null)) };
-    let unsigned = |v: Option<i64>| v.map(|v| v as u64);
-    Ok(RowRef {
-        id: unsigned(int(0)?),
-        sensor_id: required(1)? as u64,
-        sensor_type: text(2)?,
-        location_id: unsigned(int(3)?),
-        latitude: real(4)?,
-        longitude: real(5)?,
-        altitude: real(6)?,
-        country: text(7)?,
-        indoor: int(8)?.map(|v| v != 0),
-        timestamp: required(9)?,
-        pm10: real(10)?,
-        pm25: real(11)?,
-        aqi: {
-            let v = required(12)?;
-            u8::try_from(v).map_err(|_| rusqlite::Error::IntegralValueOutOfRange(12, v))?
-        },
-        band: text(13)?,
-    })
 }
 
 /// A page's bytes, the rows read, and the next page's cursor (`None` after the last page).
@@ -93,19 +31,11 @@ fn encode_page(
     encoder: &mut Encoder,
     capacity: usize,
 ) -> Result<PageRead, StoreError> {
-    let conn = pool.get()?;
-    let (sql, values) = page_sql(query, access, after, page_size);
-    let mut stmt = conn.prepare_cached(&sql)?;
-    let mut rows = stmt.query(params_from_iter(values))?;
     let mut out = Vec::with_capacity(capacity);
-    let (mut read, mut last) = (0usize, None);
-    while let Some(row) = rows.next()? {
-        let r = row_ref(row)?;
-        read += 1;
-        last = Some((r.timestamp, i64::try_from(r.sensor_id).unwrap_or(i64::MAX)));
+    let (read, next) = walk_page(pool, query, access, after, page_size, |r| {
         write_reading(encoder, &mut out, &r, IndexKind::Daqi);
-    }
-    let next = if read == page_size { last } else { None };
+        Ok(())
+    })?;
     Ok((out, read, next))
 }
 

@@ -6,10 +6,9 @@
 use async_trait::async_trait;
 use futures::TryStreamExt;
 use rusqlite::types::Value;
-use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
 
 use super::{IngestNote, IngestNotes, Page, PageStream, ReadingStore, StoreError, StoreStats};
-use crate::index::Band;
 use crate::query::Query;
 use crate::reading::Reading;
 use crate::sqlite_pool::{open_pool, SqlitePool};
@@ -84,8 +83,10 @@ WHERE latitude IS NOT NULL AND longitude IS NOT NULL
   AND NOT EXISTS (SELECT 1 FROM sensor_places)";
 
 pub mod encode;
+mod page;
 pub mod readers;
 pub mod select;
+use page::read_page;
 use readers::Readers;
 use select::{keyed_paths, page_sql, place_sensors_sql, window_path, Access, MAX_PLACE_SENSORS};
 
@@ -242,65 +243,6 @@ fn write_batch(conn: &mut Connection, readings: &[Reading]) -> Result<u64, Store
     )?;
     tx.commit()?;
     Ok(readings.len() as u64)
-}
-
-fn reading_from_row(row: &Row<'_>) -> rusqlite::Result<Result<Reading, StoreError>> {
-    let band: String = row.get(13)?;
-    let band = match band.parse::<Band>() {
-        Ok(b) => b,
-        Err(e) => return Ok(Err(StoreError::Corrupt(e.to_string()))),
-    };
-    Ok(Ok(Reading {
-        id: row.get::<_, Option<i64>>(0)?.map(|v| v as u64),
-        sensor_id: row.get::<_, i64>(1)? as u64,
-        sensor_type: row.get(2)?,
-        location_id: row.get::<_, Option<i64>>(3)?.map(|v| v as u64),
-        latitude: row.get(4)?,
-        longitude: row.get(5)?,
-        altitude: row.get(6)?,
-        country: row.get(7)?,
-        indoor: row.get(8)?,
-        timestamp: row.get(9)?,
-        pm10: row.get(10)?,
-        pm25: row.get(11)?,
-        aqi: row.get(12)?,
-        band,
-    }))
-}
-
-/// One page read: the matching readings, the rows read, and the last row's `(timestamp, sensor_id)`.
-type ReadPage = (Vec<Reading>, u64, Option<(i64, i64)>);
-
-/// Reads one page of `access` on the calling (blocking) thread, with a connection taken from the pool and
-/// returned as soon as the page is read. Returns the matching readings and the last row read (the next page's
-/// cursor, `None` when this page was the last): rows the native conditions let through but [`Query::matches`]
-/// refuses (a radius's corners, another index's band) are read past, not returned.
-fn read_page(
-    pool: &SqlitePool,
-    query: &Query,
-    access: &Access,
-    after: Option<(i64, i64)>,
-    page_size: usize,
-) -> Result<ReadPage, StoreError> {
-    let conn = pool.get()?;
-    let (sql, values) = page_sql(query, access, after, page_size);
-    let mut stmt = conn.prepare_cached(&sql)?;
-    let mut rows = stmt.query(params_from_iter(values))?;
-    let mut page = Vec::with_capacity(page_size.min(4096));
-    let (mut read, mut last) = (0usize, None);
-    while let Some(row) = rows.next()? {
-        let reading = reading_from_row(row)??;
-        read += 1;
-        last = Some((
-            reading.timestamp,
-            i64::try_from(reading.sensor_id).unwrap_or(i64::MAX),
-        ));
-        if query.matches(&reading) {
-            page.push(reading);
-        }
-    }
-    let next = if read == page_size { last } else { None };
-    Ok((page, read as u64, next))
 }
 
 /// The answer of one access path, page by page (keyset paging, one page per pull): nothing is read ahead of
