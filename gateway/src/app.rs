@@ -110,6 +110,10 @@ impl Gateway {
             settings.answer_cache,
             settings.version_fresh,
         ));
+        let cache_control = crate::routes::conditional::cache_control(
+            options.api_keys.is_some(),
+            settings.max_age_secs,
+        );
         let state = AppState::new(Shared {
             store: backends.store.clone(),
             queues: backends.queues.clone(),
@@ -128,6 +132,7 @@ impl Gateway {
             started: std::time::Instant::now(),
             status_cache: Default::default(),
             answers,
+            cache_control,
             ready: Arc::new(AtomicBool::new(true)),
         });
         Ok(Gateway { state, options })

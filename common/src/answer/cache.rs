@@ -32,7 +32,11 @@ pub const DEFAULT_CACHE_BYTES: u64 = 64 << 20;
 pub struct VersionClock {
     store: Arc<dyn ReadingStore>,
     fresh: Duration,
-    last: tokio::sync::Mutex<Option<(Instant, u64)>>,
+    /// The last version read, and when: every request checks it, without waiting (no `.await` while held).
+    last: std::sync::Mutex<Option<(Instant, u64)>>,
+    /// Held by the one caller reading the store, so that callers of a stale clock wait for one read instead of
+    /// each making their own.
+    reading: tokio::sync::Mutex<()>,
 }
 
 impl VersionClock {
@@ -40,39 +44,63 @@ impl VersionClock {
         VersionClock {
             store,
             fresh,
-            last: tokio::sync::Mutex::new(None),
+            last: std::sync::Mutex::new(None),
+            reading: tokio::sync::Mutex::new(()),
         }
     }
 
     /// The data version, at most `fresh` old.
     pub async fn now(&self) -> Result<u64, StoreError> {
-        let mut last = self.last.lock().await;
-        if let Some((at, version)) = *last {
-            if at.elapsed() < self.fresh {
-                return Ok(version);
-            }
+        if let Some(version) = self.fresh_version() {
+            return Ok(version);
+        }
+        let _reading = self.reading.lock().await;
+        // Another caller may have read it while this one waited.
+        if let Some(version) = self.fresh_version() {
+            return Ok(version);
         }
         let version = self.store.data_version().await?;
-        *last = Some((Instant::now(), version));
+        *self.last.lock().unwrap_or_else(|p| p.into_inner()) = Some((Instant::now(), version));
         Ok(version)
+    }
+
+    fn fresh_version(&self) -> Option<u64> {
+        let last = *self.last.lock().unwrap_or_else(|p| p.into_inner());
+        last.and_then(|(at, version)| (at.elapsed() < self.fresh).then_some(version))
     }
 }
 
-/// What the cache is keyed by: the question as text, with the data version it was answered at.
+/// What the cache is keyed by: the question as text (the ask and the query's normal form, as JSON), with the
+/// data version it was answered at.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct AnswerKey(String);
+pub struct AnswerKey {
+    version: u64,
+    question: Vec<u8>,
+}
 
 impl AnswerKey {
+    /// Written into one buffer: this runs for every request.
     pub fn new(query: &Query, ask: Ask, version: u64) -> AnswerKey {
-        let ask = serde_json::to_string(&ask).unwrap_or_default();
-        AnswerKey(format!("{version}|{ask}|{}", query.normal_form()))
+        let mut question = Vec::with_capacity(160);
+        // Serialising these plain structs cannot fail (no maps with non-string keys, no custom errors).
+        let _ = serde_json::to_writer(&mut question, &ask);
+        question.push(b'|');
+        let _ = query.write_normal_form(&mut question);
+        AnswerKey { version, question }
     }
 
     /// A strong entity tag: the same bytes for the same key (answers are deterministic for a query at a data
     /// version: same rows, same order, same encoding).
     pub fn etag(&self) -> String {
-        let digest = Sha256::digest(self.0.as_bytes());
-        format!("\"{}\"", hex::encode(&digest[..12]))
+        let digest = Sha256::new()
+            .chain_update(self.version.to_be_bytes())
+            .chain_update(&self.question)
+            .finalize();
+        let mut tag = String::with_capacity(26);
+        tag.push('"');
+        tag.push_str(&hex::encode(&digest[..12]));
+        tag.push('"');
+        tag
     }
 }
 
@@ -81,7 +109,7 @@ struct ByLength;
 
 impl quick_cache::Weighter<AnswerKey, Bytes> for ByLength {
     fn weight(&self, key: &AnswerKey, answer: &Bytes) -> u64 {
-        (key.0.len() + answer.len()) as u64
+        (key.question.len() + answer.len()) as u64
     }
 }
 
@@ -136,12 +164,8 @@ impl AnswerCache {
 
     fn keep(&self, key: AnswerKey, answer: Bytes) {
         if let Some(entries) = &self.entries {
-            let _ = &answer;
             // Only answers of the newest version seen: a slow answer finishing after a write is not kept.
-            if key
-                .0
-                .starts_with(&format!("{}|", self.version.load(Ordering::Acquire)))
-            {
+            if key.version == self.version.load(Ordering::Acquire) {
                 entries.insert(key, answer);
             }
         }

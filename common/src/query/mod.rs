@@ -257,7 +257,15 @@ impl Query {
     /// The normal form of the query as text: equal for two queries exactly when they ask the same thing (the
     /// parsers sort and deduplicate lists and upper-case codes), for cache keys and entity tags.
     pub fn normal_form(&self) -> String {
-        serde_json::to_string(&self.0).unwrap_or_default()
+        let mut text = Vec::new();
+        // Serialising the plain filter struct cannot fail, and JSON is UTF-8.
+        let _ = self.write_normal_form(&mut text);
+        String::from_utf8(text).unwrap_or_default()
+    }
+
+    /// [`normal_form`](Self::normal_form), appended to `out` (the answer cache's key, made per request).
+    pub fn write_normal_form(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
+        serde_json::to_writer(out, &self.0)
     }
 }
 

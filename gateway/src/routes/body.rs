@@ -6,10 +6,9 @@
 
 use std::time::Duration;
 
-use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::body::{Body, HttpBody};
+use axum::extract::Request;
 use axum::http::StatusCode;
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
@@ -17,11 +16,12 @@ use serde_json::json;
 use super::RequestLimits;
 use crate::error::ApiError;
 
-pub async fn read_whole_body(
-    State(limits): State<RequestLimits>,
-    request: Request,
-    next: Next,
-) -> Response {
+/// The request with its whole body read (at most `max_body` bytes, within `body_timeout`), or the refusal.
+pub async fn read_whole(limits: RequestLimits, request: Request) -> Result<Request, Response> {
+    if request.body().is_end_stream() {
+        // No body (most GETs): nothing to wait for.
+        return Ok(request);
+    }
     let (parts, body) = request.into_parts();
     match tokio::time::timeout(
         limits.body_timeout,
@@ -29,20 +29,17 @@ pub async fn read_whole_body(
     )
     .await
     {
-        Ok(Ok(bytes)) => {
-            next.run(Request::from_parts(parts, Body::from(bytes)))
-                .await
-        }
-        Ok(Err(e)) if is_length_limit(&e) => ApiError::TooLarge {
+        Ok(Ok(bytes)) => Ok(Request::from_parts(parts, Body::from(bytes))),
+        Ok(Err(e)) if is_length_limit(&e) => Err(ApiError::TooLarge {
             limit: limits.max_body,
         }
-        .into_response(),
-        Ok(Err(e)) => ApiError::BadRequest {
+        .into_response()),
+        Ok(Err(e)) => Err(ApiError::BadRequest {
             field: Some("body".into()),
             message: format!("the request body could not be read: {e}"),
         }
-        .into_response(),
-        Err(_) => timed_out(limits.body_timeout),
+        .into_response()),
+        Err(_) => Err(timed_out(limits.body_timeout)),
     }
 }
 

@@ -9,6 +9,14 @@ use axum::response::{IntoResponse, Response};
 
 use airq_common::metrics::NOT_MODIFIED;
 
+/// The `Cache-Control` of a gateway's answers (made once, at start): `private` when answers are per key (API
+/// keys on), so a shared proxy does not hand one client's answer to another; `public` otherwise.
+pub fn cache_control(private: bool, max_age_secs: u64) -> HeaderValue {
+    let scope = if private { "private" } else { "public" };
+    HeaderValue::from_str(&format!("{scope}, max-age={max_age_secs}"))
+        .unwrap_or(HeaderValue::from_static("no-cache"))
+}
+
 /// The validators of one answer.
 pub struct Validators {
     etag: HeaderValue,
@@ -16,14 +24,11 @@ pub struct Validators {
 }
 
 impl Validators {
-    /// `private` when answers are per key (API keys on), so a shared proxy does not hand one client's answer
-    /// to another; `public` otherwise.
-    pub fn new(key: &AnswerKey, private: bool, max_age_secs: u64) -> Validators {
-        let scope = if private { "private" } else { "public" };
+    /// The validators of the answer at `key`, with the gateway's [`cache_control`].
+    pub fn new(key: &AnswerKey, cache_control: &HeaderValue) -> Validators {
         Validators {
             etag: HeaderValue::from_str(&key.etag()).unwrap_or(HeaderValue::from_static("\"\"")),
-            cache_control: HeaderValue::from_str(&format!("{scope}, max-age={max_age_secs}"))
-                .unwrap_or(HeaderValue::from_static("no-cache")),
+            cache_control: cache_control.clone(),
         }
     }
 
@@ -72,7 +77,10 @@ mod tests {
 
     fn validators(version: u64) -> Validators {
         let q = Query::window(0, 10).expect("valid");
-        Validators::new(&AnswerKey::new(&q, Ask::default(), version), false, 60)
+        Validators::new(
+            &AnswerKey::new(&q, Ask::default(), version),
+            &cache_control(false, 60),
+        )
     }
 
     #[test]

@@ -9,22 +9,16 @@ use airq_common::metrics::{
     DIRECT_IN_FLIGHT, DIRECT_LIMIT, HTTP_DURATION, HTTP_REQUESTS, QUEUE_DEPTH, QUEUE_OLDEST_AGE,
     RESULT_STORE_ANSWERS, RESULT_STORE_BYTES,
 };
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::State;
 use axum::http::Method;
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::state::AppState;
 
-/// Middleware around every route: counts the response and times its head. Unmatched paths share one label
-/// (`unmatched`), so a scanner's random URLs cannot grow the label set.
-pub async fn record(request: Request, next: Next) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_else(|| "unmatched".into());
-    let method: &'static str = match *request.method() {
+/// Counts a response of `route` (its pattern, or `unmatched`: a scanner's random URLs share one label, so they
+/// cannot grow the label set) and records how long its head took since `started`.
+pub fn record(route: &str, method: &Method, response: &Response, started: Instant) {
+    let method: &'static str = match *method {
         Method::GET => "GET",
         Method::POST => "POST",
         Method::DELETE => "DELETE",
@@ -32,8 +26,6 @@ pub async fn record(request: Request, next: Next) -> Response {
         Method::OPTIONS => "OPTIONS",
         _ => "other",
     };
-    let started = Instant::now();
-    let response = next.run(request).await;
     // The answer path is the header the handlers set for clients (`X-Airq-Answered`), read back here.
     let path = match response
         .headers()
@@ -45,11 +37,10 @@ pub async fn record(request: Request, next: Next) -> Response {
         _ => "none",
     };
     let status = response.status().as_u16().to_string();
-    metrics::counter!(HTTP_REQUESTS, "route" => route.clone(), "method" => method, "status" => status, "path" => path)
+    metrics::counter!(HTTP_REQUESTS, "route" => route.to_string(), "method" => method, "status" => status, "path" => path)
         .increment(1);
-    metrics::histogram!(HTTP_DURATION, "route" => route, "path" => path)
+    metrics::histogram!(HTTP_DURATION, "route" => route.to_string(), "path" => path)
         .record(started.elapsed().as_secs_f64());
-    response
 }
 
 /// `GET /metrics`: the gauges read now, then everything rendered.

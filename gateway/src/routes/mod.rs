@@ -1,6 +1,6 @@
 //! HTTP routes: `query` (direct or queued answers), `results` (polling queued jobs), `health` (probes),
 //! `refusals` (404, 405, and JSON bodies for every error response), `head_limits` (414, 431), `body` (the
-//! whole body within one deadline), `console` (the web console at `/`), `download` (`?download` file names and
+//! whole body within one deadline), `front` (the one middleware around every route that applies those), `console` (the web console at `/`), `download` (`?download` file names and
 //! the answered-path header), `cors` (`--cors-origin`).
 
 pub mod body;
@@ -8,6 +8,7 @@ pub mod conditional;
 pub mod console;
 pub mod cors;
 pub mod download;
+pub mod front;
 pub mod head_limits;
 pub mod health;
 pub mod metrics;
@@ -21,8 +22,6 @@ use std::time::Duration;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use axum::Router;
-use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::trace::{DefaultOnFailure, TraceLayer};
 
 use crate::state::AppState;
 
@@ -44,20 +43,6 @@ pub enum MetricsRoute {
 }
 
 pub fn router(state: AppState, limits: RequestLimits, metrics_route: MetricsRoute) -> Router {
-    let trace = TraceLayer::new_for_http()
-        .make_span_with(|req: &axum::http::Request<_>| {
-            // Spans are keyed by the route pattern, not the raw URI, so ids do not explode log cardinality.
-            let route = req
-                .extensions()
-                .get::<axum::extract::MatchedPath>()
-                .map(|p| p.as_str().to_string())
-                .unwrap_or_else(|| "unmatched".into());
-            tracing::info_span!("request", method = %req.method(), route = %route)
-        })
-        // tower-http logs every 5xx at ERROR by default, which floods the log with expected answers (`/readyz`
-        // before the first ingest, a refusal at a bound); the causes that matter are logged where they happen
-        // (`ApiError`), and the metrics count every status.
-        .on_failure(DefaultOnFailure::new().level(tracing::Level::DEBUG));
     // The API routes need a key (when keys are on) and count against their client's rate; the probes never do
     // (a load balancer must always reach them).
     let mut api = Router::new()
@@ -92,19 +77,7 @@ pub fn router(state: AppState, limits: RequestLimits, metrics_route: MetricsRout
         // After the routes: it applies to the routes registered so far.
         .method_not_allowed_fallback(refusals::method_not_allowed)
         .layer(DefaultBodyLimit::max(limits.max_body))
-        .layer(axum::middleware::from_fn_with_state(
-            limits,
-            body::read_whole_body,
-        ))
-        // Outside the body reader: an oversized request head is refused before its body is read.
-        .layer(axum::middleware::from_fn(head_limits::check))
-        // Outside every other layer but the trace, so that it sees their refusals too.
-        .layer(axum::middleware::map_response(refusals::json_errors))
-        // A handler that panics answers a JSON 500 and the connection lives on; the panic is logged once, as
-        // one line, by the telemetry's panic hook.
-        .layer(CatchPanicLayer::custom(refusals::panicked))
-        // Counts every response, the refusals of the layers inside included.
-        .layer(axum::middleware::from_fn(metrics::record))
-        .layer(trace)
+        // Tracing, metrics, head limits, the body, panics and JSON refusals: one layer (see `front`).
+        .layer(axum::middleware::from_fn_with_state(limits, front::front))
         .with_state(state)
 }

@@ -290,7 +290,7 @@ async fn answer(
 ) -> Result<Response, ApiError> {
     if !prefer_async {
         let key = state.answers.key(&query, ask).await.map_err(store_error)?;
-        let validators = Validators::new(&key, state.keys.is_some(), state.settings.max_age_secs);
+        let validators = Validators::new(&key, &state.cache_control);
         if conditional.is_some_and(|headers| validators.matches(headers)) {
             return Ok(validators.not_modified());
         }

@@ -18,7 +18,7 @@ pub async fn method_not_allowed(method: Method) -> ApiError {
     ApiError::MethodNotAllowed(method)
 }
 
-/// A handler panicked ([`tower_http::catch_panic`]): the client gets the API's generic 500; the panic itself
+/// A handler panicked (caught by [`super::front`]): the client gets the API's generic 500; the panic itself
 /// was logged by the panic hook (one line), so nothing of it is repeated here or shown to the client.
 pub fn panicked(_payload: Box<dyn std::any::Any + Send + 'static>) -> Response {
     ApiError::Internal("a handler panicked".into()).into_response()
@@ -31,7 +31,7 @@ pub fn panicked(_payload: Box<dyn std::any::Any + Send + 'static>) -> Response {
 /// not: axum's built-in rejections and fallbacks, tower-http layers, a future route that returns a bare
 /// `StatusCode`. Without it such a refusal reaches the client as an empty or `text/plain` body, which clients
 /// of this API cannot parse. A rewrite means some path bypassed `ApiError`, so it is logged.
-pub async fn json_errors(response: Response) -> Response {
+pub fn json_errors(response: Response) -> Response {
     let status = response.status();
     let is_error = status.is_client_error() || status.is_server_error();
     if !is_error || (is_json(response.headers()) && response.body().size_hint().exact() != Some(0))
@@ -113,7 +113,9 @@ mod tests {
                 get(|| async { (StatusCode::CONFLICT, Json(json!({"error": "taken"}))) }),
             )
             .route("/ok", get(|| async { "fine" }))
-            .layer(axum::middleware::map_response(json_errors))
+            .layer(axum::middleware::map_response(
+                |response: Response| async move { json_errors(response) },
+            ))
     }
 
     async fn call(path: &str) -> (StatusCode, HeaderMap, Vec<u8>) {

@@ -32,8 +32,6 @@ use tower::ServiceExt;
 
 pub use limits::{default_max_connections, ServerLimits};
 
-use crate::routes::head_limits::HYPER_MAX_HEADER_FIELDS;
-
 /// Serves `app` on `listener` until `shutdown` completes, then drains. Returns whether every connection closed
 /// within the grace period.
 pub async fn serve(
@@ -47,7 +45,6 @@ pub async fn serve(
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout)
-        .max_headers(HYPER_MAX_HEADER_FIELDS)
         .max_buf_size(limits.max_header_bytes.max(8192));
     builder
         .http2()
