@@ -132,6 +132,7 @@ impl Gateway {
             started: std::time::Instant::now(),
             status_cache: Default::default(),
             answers,
+            parsed: Default::default(),
             cache_control,
             ready: Arc::new(AtomicBool::new(true)),
         });

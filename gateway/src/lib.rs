@@ -22,6 +22,7 @@ pub mod error;
 pub mod fair_use;
 pub mod openapi;
 pub mod outstanding;
+pub mod parsed;
 pub mod routes;
 pub mod server;
 pub mod standalone;

@@ -58,6 +58,8 @@ pub struct Shared {
     pub keys: Option<Arc<airq_common::api_keys::ApiKeys>>,
     /// Hot answers and the data version they are keyed by (shared with this process's workers).
     pub answers: Arc<airq_common::answer::cache::Answers>,
+    /// Legacy bodies parsed before.
+    pub parsed: crate::parsed::ParsedBodies,
     /// Every direct answer's `Cache-Control` ([`crate::routes::conditional::cache_control`]).
     pub cache_control: axum::http::HeaderValue,
     /// False until the data the gateway serves is ready (standalone: the first ingest has finished).

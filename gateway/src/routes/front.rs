@@ -10,7 +10,7 @@
 
 use std::collections::HashSet;
 use std::panic::AssertUnwindSafe;
-use std::sync::{OnceLock, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
@@ -19,10 +19,18 @@ use axum::response::{IntoResponse, Response};
 use futures::FutureExt;
 use tracing::Instrument;
 
-use super::{body, head_limits, metrics, refusals, RequestLimits};
+use super::metrics::ResponseMetrics;
+use super::{body, head_limits, refusals, RequestLimits};
+
+/// What the middleware needs: the request limits and the response metrics' handles.
+#[derive(Clone)]
+pub struct Front {
+    pub limits: RequestLimits,
+    pub metrics: Arc<ResponseMetrics>,
+}
 
 /// The middleware: see the module's documentation.
-pub async fn front(State(limits): State<RequestLimits>, request: Request, next: Next) -> Response {
+pub async fn front(State(front): State<Front>, request: Request, next: Next) -> Response {
     // Keyed by the route pattern, not the raw URI, so ids do not explode log or label cardinality.
     let route = request
         .extensions()
@@ -35,10 +43,10 @@ pub async fn front(State(limits): State<RequestLimits>, request: Request, next: 
     // line per answer.
     let span = tracing::debug_span!("request", method = %method, route = route);
     let started = Instant::now();
-    let response = guarded(limits, request, next)
+    let response = guarded(front.limits, request, next)
         .instrument(span.clone())
         .await;
-    metrics::record(route, &method, &response, started);
+    front.metrics.record(route, &method, &response, started);
     let _entered = span.enter();
     tracing::debug!(
         status = response.status().as_u16(),

@@ -78,6 +78,12 @@ pub fn router(state: AppState, limits: RequestLimits, metrics_route: MetricsRout
         .method_not_allowed_fallback(refusals::method_not_allowed)
         .layer(DefaultBodyLimit::max(limits.max_body))
         // Tracing, metrics, head limits, the body, panics and JSON refusals: one layer (see `front`).
-        .layer(axum::middleware::from_fn_with_state(limits, front::front))
+        .layer(axum::middleware::from_fn_with_state(
+            front::Front {
+                limits,
+                metrics: Default::default(),
+            },
+            front::front,
+        ))
         .with_state(state)
 }

@@ -79,21 +79,17 @@ pub async fn post_query(
             message: rejection.body_text(),
         },
     })?;
-    let options = ParseOptions {
-        extras: READINGS_EXTRAS,
-        default_window: None,
-    };
-    let parsed = Query::parse_json(&body, options)?;
-    let ask = Ask::from_parsed(Question::Readings, &parsed, accept(&headers))?;
-    answer(
-        state,
-        caller,
-        parsed.query,
-        ask,
-        prefers_async(&headers),
-        None,
-    )
-    .await
+    let accept = accept(&headers);
+    let (query, ask) = state.parsed.get_or_parse(&body, accept, || {
+        let options = ParseOptions {
+            extras: READINGS_EXTRAS,
+            default_window: None,
+        };
+        let parsed = Query::parse_json(&body, options)?;
+        let ask = Ask::from_parsed(Question::Readings, &parsed, accept)?;
+        Ok::<_, ApiError>((parsed.query, ask))
+    })?;
+    answer(state, caller, query, ask, prefers_async(&headers), None).await
 }
 
 /// The URL parameters, or a 400 naming the query string.
