@@ -122,6 +122,8 @@ pub struct AnswerCache {
     largest: usize,
     /// The newest data version seen: entries under older ones can never be asked for again.
     version: AtomicU64,
+    /// Lookups counted: hits, misses.
+    lookups: std::sync::OnceLock<(metrics::Counter, metrics::Counter)>,
 }
 
 impl AnswerCache {
@@ -138,6 +140,7 @@ impl AnswerCache {
                 .unwrap_or(usize::MAX)
                 .min(LARGEST_ANSWER),
             version: AtomicU64::new(0),
+            lookups: std::sync::OnceLock::new(),
         }
     }
 
@@ -157,8 +160,18 @@ impl AnswerCache {
 
     pub fn get(&self, key: &AnswerKey) -> Option<Bytes> {
         let hit = self.entries.as_ref()?.get(key);
-        metrics::counter!(crate::metrics::ANSWER_CACHE, "outcome" => if hit.is_some() { "hit" } else { "miss" })
-            .increment(1);
+        // The counters' handles are made at the first lookup (the process's recorder is installed by then), not
+        // per lookup: the macro builds and hashes a labelled key at every call.
+        let (hits, misses) = self.lookups.get_or_init(|| {
+            let counter = |outcome: &'static str| {
+                metrics::counter!(crate::metrics::ANSWER_CACHE, "outcome" => outcome)
+            };
+            (counter("hit"), counter("miss"))
+        });
+        match hit {
+            Some(_) => hits.increment(1),
+            None => misses.increment(1),
+        }
         hit
     }
 

@@ -43,6 +43,21 @@ pub async fn read_whole(limits: RequestLimits, request: Request) -> Result<Reque
     }
 }
 
+/// The bytes of a body [`read_whole`] has read (one buffer, so this does not wait), refused as over `max_body`
+/// if it somehow is.
+pub async fn whole(body: Body, max_body: usize) -> Result<axum::body::Bytes, ApiError> {
+    axum::body::to_bytes(body, max_body).await.map_err(|e| {
+        if is_length_limit(&e) {
+            ApiError::TooLarge { limit: max_body }
+        } else {
+            ApiError::BadRequest {
+                field: Some("body".into()),
+                message: format!("the request body could not be read: {e}"),
+            }
+        }
+    })
+}
+
 fn is_length_limit(e: &axum::Error) -> bool {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(err) = source {

@@ -19,7 +19,6 @@ pub mod status;
 
 use std::time::Duration;
 
-use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use axum::Router;
 
@@ -76,7 +75,6 @@ pub fn router(state: AppState, limits: RequestLimits, metrics_route: MetricsRout
         .fallback(refusals::not_found)
         // After the routes: it applies to the routes registered so far.
         .method_not_allowed_fallback(refusals::method_not_allowed)
-        .layer(DefaultBodyLimit::max(limits.max_body))
         // Tracing, metrics, head limits, the body, panics and JSON refusals: one layer (see `front`).
         .layer(axum::middleware::from_fn_with_state(
             front::Front {

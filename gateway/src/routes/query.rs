@@ -10,7 +10,7 @@ use airq_common::query::ParseOptions;
 use airq_common::results::NewJob;
 use airq_common::Query;
 use axum::body::{Body, Bytes};
-use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::rejection::QueryRejection;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -68,17 +68,12 @@ pub async fn post_query(
     State(state): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Body,
 ) -> Result<Response, ApiError> {
-    let body = body.map_err(|rejection| match rejection.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => ApiError::TooLarge {
-            limit: state.settings.max_body,
-        },
-        _ => ApiError::BadRequest {
-            field: Some("body".into()),
-            message: rejection.body_text(),
-        },
-    })?;
+    // Already read whole, within `--max-body` and its deadline, by `front` (which answers those refusals): this
+    // takes the one buffer out. (Not the `Bytes` extractor: its limit needs a `DefaultBodyLimit` layer, and every
+    // layer is cloned per request.)
+    let body = super::body::whole(body, state.settings.max_body).await?;
     let accept = accept(&headers);
     let (query, ask) = state.parsed.get_or_parse(&body, accept, || {
         let options = ParseOptions {
