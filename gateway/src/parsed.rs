@@ -10,11 +10,13 @@
 use airq_common::answer::Ask;
 use airq_common::Query;
 
-/// Bodies kept at most (a few MiB at most: bodies over [`LONGEST_BODY`] are never kept).
+/// Bodies kept at most (a few MiB at most: none longer than [`LONGEST_KEY`] is kept).
 const ENTRIES: usize = 4096;
 
-/// A longer body is parsed every time (a legacy body is ~120 bytes).
-pub const LONGEST_BODY: usize = 1024;
+/// A body and `Accept` longer than this together are parsed every time (a legacy body is ~120 bytes, an
+/// `Accept` a few dozen), so that the memo's size is bounded by what it keeps, not by what clients send: a
+/// 32 KiB `Accept` is a valid header.
+pub const LONGEST_KEY: usize = 1024;
 
 pub struct ParsedBodies {
     entries: quick_cache::sync::Cache<Vec<u8>, (Query, Ask)>,
@@ -36,10 +38,10 @@ impl ParsedBodies {
         accept: Option<&str>,
         parse: impl FnOnce() -> Result<(Query, Ask), E>,
     ) -> Result<(Query, Ask), E> {
-        if body.len() > LONGEST_BODY {
+        let accept = accept.unwrap_or("").as_bytes();
+        if body.len() + accept.len() > LONGEST_KEY {
             return parse();
         }
-        let accept = accept.unwrap_or("").as_bytes();
         // The Accept value's length first, so that no Accept/body split of the same bytes can collide.
         let mut key = Vec::with_capacity(8 + accept.len() + body.len());
         key.extend_from_slice(&(accept.len() as u64).to_le_bytes());
@@ -70,7 +72,7 @@ mod tests {
     }
 
     #[test]
-    fn a_body_is_parsed_once_per_accept_and_refusals_are_not_kept() {
+    fn a_body_is_parsed_once_per_accept_and_refusals_and_long_keys_are_not_kept() {
         let memo = ParsedBodies::default();
         let calls = Cell::new(0);
         let parse = |format: Format| {
@@ -99,11 +101,18 @@ mod tests {
         }
         assert_eq!(calls.get(), 4);
 
-        let long = vec![b' '; LONGEST_BODY + 1];
+        let long = vec![b' '; LONGEST_KEY + 1];
         for _ in 0..2 {
             memo.get_or_parse(&long, None, || parse(Format::Csv))
                 .expect("parsed");
         }
         assert_eq!(calls.get(), 6);
+        // A long Accept counts too: the memo never keeps a key over the bound.
+        let accept = "text/csv;".repeat(LONGEST_KEY / 8);
+        for _ in 0..2 {
+            memo.get_or_parse(body, Some(&accept), || parse(Format::Csv))
+                .expect("parsed");
+        }
+        assert_eq!(calls.get(), 8);
     }
 }
