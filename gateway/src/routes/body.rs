@@ -23,28 +23,15 @@ pub async fn read_whole(limits: RequestLimits, request: Request) -> Result<Reque
         return Ok(request);
     }
     let (parts, body) = request.into_parts();
-    match tokio::time::timeout(
-        limits.body_timeout,
-        axum::body::to_bytes(body, limits.max_body),
-    )
-    .await
-    {
+    match tokio::time::timeout(limits.body_timeout, whole(body, limits.max_body)).await {
         Ok(Ok(bytes)) => Ok(Request::from_parts(parts, Body::from(bytes))),
-        Ok(Err(e)) if is_length_limit(&e) => Err(ApiError::TooLarge {
-            limit: limits.max_body,
-        }
-        .into_response()),
-        Ok(Err(e)) => Err(ApiError::BadRequest {
-            field: Some("body".into()),
-            message: format!("the request body could not be read: {e}"),
-        }
-        .into_response()),
+        Ok(Err(refused)) => Err(refused.into_response()),
         Err(_) => Err(timed_out(limits.body_timeout)),
     }
 }
 
-/// The bytes of a body [`read_whole`] has read (one buffer, so this does not wait), refused as over `max_body`
-/// if it somehow is.
+/// The bytes of `body`, at most `max_body` of them. Once [`read_whole`] has read a request's body this takes
+/// its one buffer out without waiting.
 pub async fn whole(body: Body, max_body: usize) -> Result<axum::body::Bytes, ApiError> {
     axum::body::to_bytes(body, max_body).await.map_err(|e| {
         if is_length_limit(&e) {
