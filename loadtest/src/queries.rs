@@ -146,16 +146,15 @@ mod tests {
 
     #[test]
     fn files_are_checked_line_by_line() {
-        let dir = std::env::temp_dir().join(format!("airq-mix-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("dir");
-        let good = dir.join("good.jsonl");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let good = dir.path().join("good.jsonl");
         std::fs::write(
             &good,
             "# comment\n{\"startDate\": \"2019-04-16\", \"endDate\": \"2019-04-17\"}\n\n",
         )
         .expect("write");
         assert_eq!(QueryMix::from_file(&good).expect("mix").len(), 1);
-        let bad = dir.join("bad.jsonl");
+        let bad = dir.path().join("bad.jsonl");
         std::fs::write(&bad, "{}\n[1]\n").expect("write");
         assert!(matches!(
             QueryMix::from_file(&bad),

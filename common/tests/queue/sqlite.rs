@@ -6,9 +6,9 @@ use std::time::Duration;
 use airq_common::queue::sqlite::SqliteQueues;
 use airq_common::queue::{QueueOptions, QueueService};
 
-/// A fresh database file per test; the directory lives until the test process ends.
+/// A fresh database file per test, in a directory that goes when the test ends.
 async fn fresh() -> (Arc<dyn QueueService>, String) {
-    let dir = tempfile::tempdir().expect("tempdir").keep();
+    let dir = crate::scratch::dir();
     let path = dir.join("airq.db");
     let service = SqliteQueues::open(path.to_str().expect("utf8")).expect("open");
     (Arc::new(service), "requests".to_string())

@@ -2,4 +2,6 @@
 //! with eviction).
 
 mod aws;
+#[path = "../support/scratch.rs"]
+mod scratch;
 mod sqlite;

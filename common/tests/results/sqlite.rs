@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 /// Two handles on one fresh file, as two processes would open it.
 async fn fresh_with(options: ResultOptions) -> Handles {
-    let dir = tempfile::tempdir().expect("tempdir").keep();
+    let dir = crate::scratch::dir();
     let path = dir.join("airq.db");
     let path = path.to_str().expect("utf8");
     (

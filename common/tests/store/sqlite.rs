@@ -9,10 +9,10 @@ use airq_common::testing::fixtures::{readings, T0};
 use airq_common::Query;
 use futures::StreamExt;
 
-/// A fresh store in its own temporary directory. The directory is leaked on purpose for the test's lifetime
-/// (the process ends right after); each test gets its own file.
+/// A fresh store in its own temporary directory. Its directory goes when the test
+/// ends; each test gets its own file.
 async fn fresh() -> Arc<dyn ReadingStore> {
-    let dir = tempfile::tempdir().expect("tempdir").keep();
+    let dir = crate::scratch::dir();
     let path = dir.join("nested").join("airq.db");
     Arc::new(SqliteStore::open(path.to_str().expect("utf8 path")).expect("open"))
 }

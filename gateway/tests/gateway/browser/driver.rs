@@ -60,7 +60,10 @@ impl Browser {
         let profile = tempfile::tempdir().expect("profile dir");
         let port = free_port();
         // Its own process group, so that dropping the browser ends chromedriver and every Chromium process.
+        // TMPDIR is the profile's folder: Chromium's scoped temporary folders are not removed when it is
+        // killed, and inside the profile they go with it.
         let driver = Command::new(CHROMEDRIVER)
+            .env("TMPDIR", profile.path())
             .arg(format!("--port={port}"))
             .arg("--allowed-ips=127.0.0.1")
             .stdin(Stdio::null())
