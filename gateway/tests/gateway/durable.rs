@@ -18,7 +18,7 @@ use airq_common::time::format_rfc3339;
 use airq_common::Reading;
 use uuid::Uuid;
 
-use crate::processes::{gateway_on, poll_result, submit, worker_on, Proc};
+use crate::processes::{gateway_on, poll_result, submit, worker_binary, worker_on, Proc};
 use crate::support::{eventually, sample_readings};
 
 /// Which backends a scenario runs on.
@@ -46,6 +46,9 @@ impl Deployment {
     /// Readings in a SQLite file (the emulator's DynamoDB is far too slow for answers of megabytes; its store
     /// is held by the store conformance suite); queues and results on the backend under test.
     async fn new(kind: Kind, data: &[Reading]) -> Deployment {
+        // The worker binary first: a build (minutes, when a dependency must be rebuilt) must not run while
+        // submitted jobs and the gateways' timers are already counting.
+        worker_binary();
         let dir = tempfile::tempdir().expect("tempdir");
         let db = dir
             .path()

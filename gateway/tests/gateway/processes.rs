@@ -75,8 +75,8 @@ pub fn gateway_on(
     (Proc(child), base)
 }
 
-/// The `airq-worker` binary of this build.
-fn worker_binary() -> std::path::PathBuf {
+/// The `airq-worker` binary of this build (built at the first call: call it before anything timed starts).
+pub fn worker_binary() -> std::path::PathBuf {
     airq_common::testing::process::workspace_binary(
         std::path::Path::new(env!("CARGO_BIN_EXE_airq-gateway")),
         "airq-worker",
