@@ -9,8 +9,7 @@ use airq_common::testing::fixtures::{readings, T0};
 use airq_common::Query;
 use futures::StreamExt;
 
-/// A fresh store in its own temporary directory. Its directory goes when the test
-/// ends; each test gets its own file.
+/// A fresh store in its own temporary directory, which goes when the test ends; each test gets its own file.
 async fn fresh() -> Arc<dyn ReadingStore> {
     let dir = crate::scratch::dir();
     let path = dir.join("nested").join("airq.db");
